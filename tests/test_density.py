@@ -1,0 +1,156 @@
+"""Invariants, edge cases and bad input of the estimator and the peak counter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from reference_ssvkernel import ssvkernel
+from scipy.signal import find_peaks
+
+from captum_advise.density import KDEResult, adaptive_kde, count_peaks
+
+
+@pytest.fixture(scope="module")
+def real_units(golden_mobilenet) -> torch.Tensor:
+    """60 real MobileNetV2 units (7x7), with working grids of many different lengths."""
+    rows = [c["x"] for c in golden_mobilenet if len(c["x"]) == 49][:60]
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_batched_equals_one_unit_at_a_time(real_units):
+    batched = adaptive_kde(real_units)
+    for row in range(0, real_units.shape[0], 3):
+        alone = adaptive_kde(real_units[row : row + 1])
+        assert bool(alone.valid[0]) == bool(batched.valid[row])
+        torch.testing.assert_close(alone.density[0], batched.density[row], rtol=0, atol=1e-12, equal_nan=True)
+        torch.testing.assert_close(alone.bandwidth[0], batched.bandwidth[row], rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_order_of_units_does_not_matter(real_units):
+    order = torch.randperm(real_units.shape[0], generator=torch.Generator().manual_seed(0))
+    straight = adaptive_kde(real_units)
+    shuffled = adaptive_kde(real_units[order])
+    torch.testing.assert_close(shuffled.density, straight.density[order], rtol=0, atol=1e-12, equal_nan=True)
+    assert torch.equal(shuffled.valid, straight.valid[order])
+
+
+def test_matches_line_by_line_port_on_fresh_inputs():
+    rng = np.random.default_rng(7)
+    units = [
+        rng.beta(2, 5, 49),
+        np.maximum(rng.normal(0.2, 0.3, 49), 0),
+        np.concatenate([rng.normal(0.25, 0.03, 30), rng.normal(0.7, 0.05, 19)]),
+        rng.uniform(-1, 2, 49),
+        np.round(rng.uniform(0, 1, 49) * 6) / 6 + 1e-3,
+    ]
+    result = adaptive_kde(torch.tensor(np.stack(units)))
+    for row, unit in enumerate(units):
+        reference = ssvkernel(unit, np.linspace(0, 1, 49))
+        assert reference is not None
+        np.testing.assert_allclose(result.density[row].numpy(), reference[0], rtol=0, atol=1e-9 * reference[0].max())
+        assert int(count_peaks(result.density[row : row + 1])[0]) == len(find_peaks(reference[0])[0])
+
+
+def test_dead_unit_is_valid_and_has_no_peak():
+    result = adaptive_kde(torch.zeros(1, 49))
+    assert bool(result.valid[0])
+    assert bool((result.density[0].diff() <= 0).all())
+    assert int(count_peaks(result.density)[0]) == 0
+
+
+def test_fewer_than_two_values_in_range_is_invalid():
+    samples = torch.tensor([[-1.0] * 48 + [0.5], [2.0] * 49, [0.3, 0.6] + [5.0] * 47])
+    result = adaptive_kde(samples)
+    assert result.valid.tolist() == [False, False, True]
+    assert torch.isnan(result.density[:2]).all() and torch.isnan(result.bandwidth[:2]).all()
+    assert count_peaks(result.density).tolist()[:2] == [0, 0]
+
+
+def test_unit_range_scales_each_unit_first():
+    rng = np.random.default_rng(3)
+    raw = torch.tensor(rng.uniform(3.0, 9.0, (4, 49)))
+    scaled = (raw - raw.min(1, keepdim=True).values) / (
+        raw.max(1, keepdim=True).values - raw.min(1, keepdim=True).values
+    )
+    torch.testing.assert_close(adaptive_kde(raw, value_range="unit").density, adaptive_kde(scaled).density)
+    assert not adaptive_kde(raw).valid.any()
+
+
+def test_unit_range_maps_a_constant_unit_to_a_dead_unit():
+    constant = adaptive_kde(torch.full((1, 49), 3.0), value_range="unit")
+    dead = adaptive_kde(torch.zeros(1, 49))
+    torch.testing.assert_close(constant.density, dead.density)
+
+
+def test_float64_result_from_float32_input_on_the_inputs_device():
+    result = adaptive_kde(torch.rand(3, 49, dtype=torch.float32))
+    assert result.density.dtype == torch.float64 and result.density.device == torch.device("cpu")
+    assert isinstance(result, KDEResult) and result.density.shape == (3, 49) and result.valid.shape == (3,)
+
+
+def test_custom_grid_sets_the_output_length():
+    result = adaptive_kde(torch.rand(2, 49, generator=torch.Generator().manual_seed(1)), grid=torch.linspace(0, 1, 30))
+    assert result.density.shape == (2, 30)
+    torch.testing.assert_close(
+        (result.density * (1 / 29)).sum(1), torch.ones(2, dtype=torch.float64), atol=0.05, rtol=0
+    )
+
+
+def test_no_units_gives_empty_result():
+    result = adaptive_kde(torch.zeros(0, 49))
+    assert result.density.shape == (0, 49) and result.valid.shape == (0,)
+    assert count_peaks(result.density).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("samples", "message"),
+    [
+        (torch.tensor([[0.1, float("nan"), 0.3, 0.4]]), "NaN or Inf"),
+        (torch.tensor([[0.1, float("inf"), 0.3, 0.4]]), "NaN or Inf"),
+        (torch.rand(2, 2), "n >= 3"),
+        (torch.rand(49), r"shape \(K, n\)"),
+        (torch.rand(2, 7, 7), r"shape \(K, n\)"),
+    ],
+)
+def test_bad_samples_raise_a_clear_error(samples, message):
+    with pytest.raises(ValueError, match=message):
+        adaptive_kde(samples)
+
+
+def test_bad_options_raise_a_clear_error():
+    with pytest.raises(ValueError, match="evenly spaced"):
+        adaptive_kde(torch.rand(1, 5), grid=torch.tensor([0.0, 0.1, 0.5, 0.6, 1.0]))
+    with pytest.raises(ValueError, match="value_range"):
+        adaptive_kde(torch.rand(1, 5), value_range="minmax")
+    with pytest.raises(ValueError, match="n_bandwidths"):
+        adaptive_kde(torch.rand(1, 5), n_bandwidths=1)
+    with pytest.raises(TypeError, match=r"torch\.Tensor"):
+        adaptive_kde(np.zeros((1, 5)))
+
+
+def test_count_peaks_hand_examples():
+    rows = torch.tensor(
+        [
+            [0.0, 1.0, 1.0, 0.0, 2.0, 0.0],  # a plateau peak and a sharp one
+            [0.0, 1.0, 2.0, 3.0, 3.0, 3.0],  # rising to the end: the last sample is never a peak
+            [3.0, 3.0, 2.0, 1.0, 2.0, 1.0],  # a plateau at the start is no peak
+            [0.0, 1.0, 1.0, 2.0, 1.0, 1.0],  # a shoulder, then one peak
+        ]
+    )
+    assert count_peaks(rows).tolist() == [2, 0, 1, 1]
+    assert count_peaks(torch.tensor([[0.0, float("nan"), 1.0, 0.0]])).tolist() == [0]
+
+
+def test_count_peaks_equals_scipy_find_peaks():
+    rng = np.random.default_rng(11)
+    rows = np.round(rng.normal(size=(200, 40)), 1)  # rounding makes plateaus common
+    expected = [len(find_peaks(row)[0]) for row in rows]
+    assert count_peaks(torch.tensor(rows)).tolist() == expected
+
+
+def test_embedded_example_units_have_one_two_and_three_peaks():
+    from captum_advise.__main__ import example_units
+
+    result = adaptive_kde(torch.stack(list(example_units().values())))
+    assert count_peaks(result.density).tolist() == [1, 2, 3]
