@@ -28,3 +28,41 @@ def golden_synthetic() -> list[dict]:
 @pytest.fixture(scope="session")
 def golden_mobilenet() -> list[dict]:
     return load_golden("kernel_mobilenet_v2.json.gz")
+
+
+@pytest.fixture(scope="session")
+def mobilenet_v2():
+    """The real ImageNet MobileNetV2 (torchvision weights from the offline cache), in eval mode."""
+    import torchvision
+
+    cache = SHARED / "assets" / "torch-home"
+    if not cache.exists():
+        pytest.fail(f"offline torchvision cache {cache} not found: set ADVISE_SHARED")
+    previous = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(cache)
+    try:
+        model = torchvision.models.mobilenet_v2(weights="IMAGENET1K_V1")
+    finally:
+        if previous is None:
+            del os.environ["TORCH_HOME"]
+        else:
+            os.environ["TORCH_HOME"] = previous
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def sample_photos():
+    """Three real ImageNet photos, preprocessed for MobileNetV2: (3, 3, 224, 224) and their labels."""
+    import torch
+    import torchvision
+    from PIL import Image
+
+    folder = SHARED / "assets" / "imagenet-samples"
+    files = sorted(folder.glob("*.JPEG"))
+    if len(files) < 3:
+        pytest.fail(f"sample photos not found in {folder}: set ADVISE_SHARED")
+    chosen = [files[1], files[340], files[720]]
+    preprocess = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.transforms()
+    images = torch.stack([preprocess(Image.open(path).convert("RGB")) for path in chosen])
+    labels = [int(path.name[:3]) for path in chosen]
+    return images, labels

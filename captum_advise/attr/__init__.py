@@ -1,0 +1,14 @@
+"""ADVISE as a Captum layer attribution: unit relevance, peak groups and their maps."""
+
+from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup, min_max_normalize
+from captum_advise.attr.layer_advise import LayerADVISE
+from captum_advise.attr.unit_relevance import flatten_column_major, unit_relevance
+
+__all__ = [
+    "ADVISEExplanation",
+    "LayerADVISE",
+    "PeakGroup",
+    "flatten_column_major",
+    "min_max_normalize",
+    "unit_relevance",
+]

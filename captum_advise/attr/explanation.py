@@ -1,0 +1,90 @@
+"""ADVISE's full result for a batch: unit relevance, peak groups and their maps (spec §4 step 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from captum.attr import LayerAttribution
+from torch import Tensor
+
+__all__ = ["ADVISEExplanation", "PeakGroup", "min_max_normalize"]
+
+
+def min_max_normalize(maps: Tensor) -> Tensor:
+    """Rescale each (U, V) map of a (..., U, V) tensor to [0, 1]; a constant map becomes all zeros."""
+    flat = maps.flatten(start_dim=-2)
+    low = flat.amin(dim=-1, keepdim=True)
+    span = flat.amax(dim=-1, keepdim=True) - low
+    scaled = torch.where(span > 0, (flat - low) / torch.where(span > 0, span, 1), 0)
+    return scaled.view_as(maps)
+
+
+@dataclass(frozen=True)
+class PeakGroup:
+    """One peak group of one example.
+
+    Attributes:
+        peaks: p, the number of peaks every unit of the group has.
+        units: (|S_p|,) long indices of the group's units in the layer.
+        attribution: (U, V) the group's map at layer resolution (Grad-CAM restricted to the group;
+            ReLU applied unless ``relu_attributions=False``).
+        evidence: the sum of the group's signed map: its share of the Grad-CAM map's total.
+    """
+
+    peaks: int
+    units: Tensor
+    attribution: Tensor
+    evidence: float
+
+
+@dataclass(frozen=True)
+class ADVISEExplanation:
+    """ADVISE's explanation of N examples.
+
+    Attributes:
+        relevance: (N, K) long, each unit's peak count phi_k.
+        target: (N,) long, the explained class of each example.
+        groups: for each example, its kept peak groups (non-constant map, spec §4 step 5) in
+            increasing peak count.
+        auto_peaks: for each example, the peak count ``peaks="auto"`` picks (None when no group
+            carries positive evidence).
+    """
+
+    relevance: Tensor
+    target: Tensor
+    groups: list[list[PeakGroup]]
+    auto_peaks: list[int | None]
+
+    @property
+    def peak_counts(self) -> list[list[int]]:
+        """For each example, the peak counts of its kept groups."""
+        return [[group.peaks for group in groups] for groups in self.groups]
+
+    def group(self, example: int, peaks: int) -> PeakGroup:
+        """The kept group of ``example`` whose units have ``peaks`` peaks (KeyError if none)."""
+        for group in self.groups[example]:
+            if group.peaks == peaks:
+                return group
+        raise KeyError(f"example {example} has no kept group with {peaks} peaks; it has {self.peak_counts[example]}")
+
+    def interpolate(self, size: tuple[int, int], interpolate_mode: str = "bicubic") -> list[Tensor]:
+        """Each example's group maps, min-max normalised, then resized to the input's size (spec §4 step 4).
+
+        Args:
+            size: (H, W), the input's spatial size.
+            interpolate_mode: passed to ``LayerAttribution.interpolate``; the reference is bicubic,
+                whose values may overshoot [0, 1] slightly.
+
+        Returns:
+            One (G_n, H, W) tensor per example, its groups in the order of ``groups[n]``
+            (G_n may be 0).
+        """
+        resized = []
+        for groups in self.groups:
+            if not groups:
+                resized.append(torch.zeros((0, *size), device=self.target.device))
+                continue
+            stacked = min_max_normalize(torch.stack([group.attribution for group in groups]))
+            resized.append(LayerAttribution.interpolate(stacked.unsqueeze(1), size, interpolate_mode)[:, 0])
+        return resized

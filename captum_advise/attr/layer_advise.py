@@ -1,0 +1,293 @@
+"""LayerADVISE: ADVISE as a Captum layer attribution (spec §1 and §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from captum._utils.common import _format_additional_forward_args, _format_tensor_into_tuples
+from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
+from captum.attr import GradientAttribution, LayerAttribution
+from captum.log import log_usage
+from torch import Tensor, nn
+
+from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup
+from captum_advise.attr.layer_capture import (
+    check_inputs_device,
+    forward_with_layer,
+    resolve_targets,
+    score_gradients,
+)
+from captum_advise.attr.peak_groups import grad_cam_weights, group_evidence, group_maps, maps_vary
+from captum_advise.attr.unit_relevance import unit_relevance
+
+__all__ = ["LayerADVISE"]
+
+PeaksArg = Literal["auto", "all"] | int
+
+
+@dataclass
+class _LayerState:
+    activations: Tensor
+    gradients: Tensor
+    targets: Tensor
+    relevance: Tensor | None
+
+
+class LayerADVISE(LayerAttribution, GradientAttribution):
+    r"""ADVISE: Grad-CAM restricted to the units of one *peak group* of a convolutional layer.
+
+    Every unit k of the layer gets a relevance phi_k: the number of peaks of the adaptive-bandwidth
+    kernel density of its U x V activations (only the part in [0, 1] counts, as in the authors'
+    code). Units with the same relevance form a peak group S_p, and each group gets its own map,
+    ReLU(sum_{k in S_p} w_k A_k) with the Grad-CAM weights w_k = mean over positions of
+    d score / d A_k. Scores are softmax probabilities by default, as in the reference.
+
+    A drop-in for :class:`captum.attr.LayerGradCam`: same constructor, same ``attribute``
+    conventions, (N, 1, U, V) output to upsample with :meth:`LayerAttribution.interpolate`.
+    ``peaks="all"`` is exactly LayerGradCam on the same scores.
+
+    Dtypes and devices: activations and gradients keep the model's dtype and device; the density
+    estimate runs in float64 on the same device (numba kernels on CPU, batched tensors on CUDA).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from captum_advise import LayerADVISE
+        >>> _ = torch.manual_seed(0)
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+        >>> advise = LayerADVISE(net, net[0])
+        >>> images = torch.rand(2, 3, 16, 16)
+        >>> advise.attribute(images, target=[1, 3]).shape
+        torch.Size([2, 1, 14, 14])
+        >>> advise.relevance(images).shape
+        torch.Size([2, 8])
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Tensor],
+        layer: nn.Module,
+        device_ids: list[int] | None = None,
+        *,
+        density_of: Literal["activations", "gradients"] = "activations",
+        value_range: Literal["fixed", "unit"] = "fixed",
+        n_bandwidths: int = 10,
+        score: Literal["softmax", "logit"] = "softmax",
+    ) -> None:
+        r"""
+        Args:
+            forward_func: the model (or a function of the inputs) returning (N, C) logits.
+            layer: the convolutional layer to explain; its output (or input, see ``attribute``)
+                must have shape (N, K, U, V).
+            device_ids: device ids of a DataParallel model, as in Captum.
+            density_of: whose density gives each unit's relevance: ``"activations"`` (the
+                authors' code, default) or ``"gradients"`` (the paper's text; then relevance
+                depends on the target class).
+            value_range: ``"fixed"`` (reference): raw values, only those in [0, 1] enter the
+                density; ``"unit"``: each unit min-max scaled to [0, 1] first.
+            n_bandwidths: M, candidate bandwidths of the density estimate (reference: 10).
+            score: ``"softmax"`` (reference: probabilities) or ``"logit"``.
+        """
+        if isinstance(forward_func, nn.Module) and not any(module is layer for module in forward_func.modules()):
+            raise ValueError(f"layer {type(layer).__name__} is not a submodule of the model passed as forward_func")
+        _check_choice("density_of", density_of, ("activations", "gradients"))
+        _check_choice("value_range", value_range, ("fixed", "unit"))
+        _check_choice("score", score, ("softmax", "logit"))
+        if not isinstance(n_bandwidths, int) or n_bandwidths < 2:
+            raise ValueError(f"n_bandwidths must be an integer >= 2, got {n_bandwidths!r}")
+        LayerAttribution.__init__(self, forward_func, layer, device_ids)
+        GradientAttribution.__init__(self, forward_func)
+        self.density_of = density_of
+        self.value_range = value_range
+        self.n_bandwidths = n_bandwidths
+        self.score = score
+
+    @log_usage()
+    def attribute(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        attribute_to_layer_input: bool = False,
+        peaks: PeaksArg = "auto",
+        relu_attributions: bool = True,
+        grad_kwargs: dict[str, Any] | None = None,
+    ) -> Tensor | tuple[Tensor, ...]:
+        r"""The map of one peak group per example, at the layer's resolution.
+
+        Args:
+            inputs: (N, ...) tensor, or a tuple of them, passed to ``forward_func``.
+            target: class to explain: None (the predicted class), an int, or one int per example
+                (list or tensor).
+            additional_forward_args: further arguments of ``forward_func``, not attributed.
+            attribute_to_layer_input: explain the layer's input instead of its output.
+            peaks: which group: an int p, the units with exactly p peaks (an example without such
+                units gets an all-zero map); ``"all"``: every unit (Grad-CAM on the same scores);
+                ``"auto"`` (default): per example, the group whose signed map has the largest
+                total, i.e. the group carrying the largest share of the class evidence Grad-CAM
+                sees (the group maps add up to the Grad-CAM map before its ReLU). It uses only the
+                model's activations and gradients for the explained class, never a score computed
+                on masked images, so an evaluation that scores the maps does not select them.
+                Among the groups whose map is not constant; zeros if none has positive evidence.
+            relu_attributions: apply the ReLU of spec §4 (default); False keeps negative values.
+            grad_kwargs: passed to ``torch.autograd.grad``.
+
+        Returns:
+            (N, 1, U, V) maps in the activations' dtype, or a 1-tuple of it when ``inputs`` is a
+            tuple (so ``captum.metrics.sensitivity_max`` can call it directly).
+        """
+        _check_peaks(peaks)
+        state = self._layer_state(
+            inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, peaks != "all"
+        )
+        weights = grad_cam_weights(state.gradients)
+        if peaks == "all":
+            maps = torch.einsum("nk,nkuv->nuv", weights, state.activations).unsqueeze(1)
+        elif peaks == "auto":
+            maps = _auto_group_maps(state.activations, weights, state.relevance)
+        else:
+            peak_value = torch.tensor([peaks], device=state.activations.device)
+            maps = group_maps(state.activations, weights, state.relevance, peak_value)
+        if relu_attributions:
+            maps = torch.relu(maps)
+        return (maps,) if isinstance(inputs, tuple) else maps
+
+    def relevance(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        additional_forward_args: Any = None,
+        attribute_to_layer_input: bool = False,
+        target: TargetType = None,
+    ) -> Tensor:
+        r"""Each unit's relevance phi_k: the peak count of its density.
+
+        Args:
+            inputs: (N, ...) tensor, or a tuple of them.
+            additional_forward_args: further arguments of ``forward_func``.
+            attribute_to_layer_input: use the layer's input instead of its output.
+            target: only used with ``density_of="gradients"`` (default: the predicted class);
+                relevance from activations does not depend on the class.
+
+        Returns:
+            (N, K) ``torch.long`` peak counts (0 where a unit's density estimate fails).
+        """
+        inputs_tuple, extra_args = self._format(inputs, additional_forward_args)
+        layer_pass = forward_with_layer(
+            self.forward_func,
+            self.layer,
+            inputs_tuple,
+            extra_args,
+            attribute_to_layer_input,
+            self.score,
+            self.device_ids,
+        )
+        if self.density_of == "activations":
+            return unit_relevance(layer_pass.activations, self.value_range, self.n_bandwidths)
+        targets = resolve_targets(target, layer_pass.scores)
+        return unit_relevance(score_gradients(layer_pass, targets), self.value_range, self.n_bandwidths)
+
+    def explain(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        attribute_to_layer_input: bool = False,
+        relu_attributions: bool = True,
+        grad_kwargs: dict[str, Any] | None = None,
+    ) -> ADVISEExplanation:
+        r"""Everything ADVISE computes: unit relevance, every kept peak group and its map.
+
+        Arguments as for :meth:`attribute`. Groups whose map is constant are dropped (spec §4 step
+        5); :meth:`ADVISEExplanation.interpolate` gives the normalised input-resolution maps.
+
+        Returns:
+            :class:`ADVISEExplanation` with relevance (N, K), target (N,), and for each example its
+            groups (peak count, unit indices, (U, V) map, evidence) and its ``"auto"`` choice.
+        """
+        state = self._layer_state(inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, True)
+        weights = grad_cam_weights(state.gradients)
+        peak_values = state.relevance.unique()
+        signed = group_maps(state.activations, weights, state.relevance, peak_values)
+        evidence = group_evidence(signed)
+        kept = maps_vary(torch.relu(signed))
+        auto = _auto_choice(evidence, kept)
+        shown = torch.relu(signed) if relu_attributions else signed
+        groups = [
+            [
+                PeakGroup(
+                    peaks=int(peak),
+                    units=(state.relevance[example] == peak).nonzero().flatten(),
+                    attribution=shown[example, index],
+                    evidence=float(evidence[example, index]),
+                )
+                for index, peak in enumerate(peak_values.tolist())
+                if kept[example, index]
+            ]
+            for example in range(state.activations.shape[0])
+        ]
+        auto_peaks = [int(peak_values[i]) if i >= 0 else None for i in auto.tolist()]
+        return ADVISEExplanation(state.relevance, state.targets, groups, auto_peaks)
+
+    def _format(self, inputs: Any, additional_forward_args: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
+        inputs_tuple = _format_tensor_into_tuples(inputs)
+        check_inputs_device(self.forward_func, inputs_tuple, self.device_ids)
+        extra_args = _format_additional_forward_args(additional_forward_args) or ()
+        return inputs_tuple, tuple(extra_args)
+
+    def _layer_state(
+        self,
+        inputs: Any,
+        target: TargetType,
+        additional_forward_args: Any,
+        attribute_to_layer_input: bool,
+        grad_kwargs: dict[str, Any] | None,
+        with_relevance: bool,
+    ) -> _LayerState:
+        inputs_tuple, extra_args = self._format(inputs, additional_forward_args)
+        layer_pass = forward_with_layer(
+            self.forward_func,
+            self.layer,
+            inputs_tuple,
+            extra_args,
+            attribute_to_layer_input,
+            self.score,
+            self.device_ids,
+        )
+        targets = resolve_targets(target, layer_pass.scores)
+        gradients = score_gradients(layer_pass, targets, **(grad_kwargs or {}))
+        activations = layer_pass.activations
+        relevance = None
+        if with_relevance:
+            values = activations if self.density_of == "activations" else gradients
+            relevance = unit_relevance(values, self.value_range, self.n_bandwidths)
+        return _LayerState(activations, gradients, targets, relevance)
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _check_peaks(peaks: Any) -> None:
+    if peaks in ("auto", "all"):
+        return
+    if isinstance(peaks, bool) or not isinstance(peaks, int) or peaks < 0:
+        raise ValueError(f"peaks must be 'auto', 'all' or a peak count >= 0, got {peaks!r}")
+
+
+def _auto_choice(evidence: Tensor, kept: Tensor) -> Tensor:
+    """(N, P) evidence and kept flags -> (N,) index of the auto group, -1 where none qualifies."""
+    candidates = torch.where(kept & (evidence > 0), evidence, -torch.inf)
+    best = candidates.argmax(dim=1)
+    return torch.where(torch.isfinite(candidates.gather(1, best.unsqueeze(1)).squeeze(1)), best, -1)
+
+
+def _auto_group_maps(activations: Tensor, weights: Tensor, relevance: Tensor) -> Tensor:
+    peak_values = relevance.unique()
+    signed = group_maps(activations, weights, relevance, peak_values)
+    choice = _auto_choice(group_evidence(signed), maps_vary(torch.relu(signed)))
+    picked = signed.gather(1, choice.clamp(min=0).view(-1, 1, 1, 1).expand(-1, 1, *signed.shape[2:]))
+    return torch.where((choice >= 0).view(-1, 1, 1, 1), picked, 0)
