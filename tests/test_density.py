@@ -147,10 +147,3 @@ def test_count_peaks_equals_scipy_find_peaks():
     rows = np.round(rng.normal(size=(200, 40)), 1)  # rounding makes plateaus common
     expected = [len(find_peaks(row)[0]) for row in rows]
     assert count_peaks(torch.tensor(rows)).tolist() == expected
-
-
-def test_embedded_example_units_have_one_two_and_three_peaks():
-    from captum_advise.__main__ import example_units
-
-    result = adaptive_kde(torch.stack(list(example_units().values())))
-    assert count_peaks(result.density).tolist() == [1, 2, 3]

@@ -85,6 +85,7 @@ def test_group_maps_equal_a_manual_computation():
             advise.attribute(images, target=targets)[n, 0], explanation.group(n, best).attribution
         )
     assert len(seen_peak_counts) >= 3, "the tiny CNN should exercise several peak groups"
+    torch.testing.assert_close(explanation.grad_cam, advise.attribute(images, target=targets, peaks="all")[:, 0])
 
 
 def test_absent_peak_count_gives_zeros_and_relu_can_be_turned_off():

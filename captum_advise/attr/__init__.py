@@ -1,6 +1,6 @@
 """ADVISE as a Captum layer attribution: unit relevance, peak groups and their maps."""
 
-from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup, min_max_normalize
+from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup, min_max_normalize, normalize_and_resize
 from captum_advise.attr.layer_advise import LayerADVISE
 from captum_advise.attr.unit_relevance import flatten_column_major, unit_relevance
 
@@ -10,5 +10,6 @@ __all__ = [
     "PeakGroup",
     "flatten_column_major",
     "min_max_normalize",
+    "normalize_and_resize",
     "unit_relevance",
 ]

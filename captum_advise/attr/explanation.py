@@ -8,7 +8,7 @@ import torch
 from captum.attr import LayerAttribution
 from torch import Tensor
 
-__all__ = ["ADVISEExplanation", "PeakGroup", "min_max_normalize"]
+__all__ = ["ADVISEExplanation", "PeakGroup", "min_max_normalize", "normalize_and_resize"]
 
 
 def min_max_normalize(maps: Tensor) -> Tensor:
@@ -49,12 +49,15 @@ class ADVISEExplanation:
             increasing peak count.
         auto_peaks: for each example, the peak count ``peaks="auto"`` picks (None when no group
             carries positive evidence).
+        grad_cam: (N, U, V) the map of all units together (Grad-CAM on the same scores, ReLU
+            applied unless ``relu_attributions=False``).
     """
 
     relevance: Tensor
     target: Tensor
     groups: list[list[PeakGroup]]
     auto_peaks: list[int | None]
+    grad_cam: Tensor
 
     @property
     def peak_counts(self) -> list[list[int]]:
@@ -85,6 +88,16 @@ class ADVISEExplanation:
             if not groups:
                 resized.append(torch.zeros((0, *size), device=self.target.device))
                 continue
-            stacked = min_max_normalize(torch.stack([group.attribution for group in groups]))
-            resized.append(LayerAttribution.interpolate(stacked.unsqueeze(1), size, interpolate_mode)[:, 0])
+            resized.append(
+                normalize_and_resize(torch.stack([group.attribution for group in groups]), size, interpolate_mode)
+            )
         return resized
+
+    def interpolate_grad_cam(self, size: tuple[int, int], interpolate_mode: str = "bicubic") -> Tensor:
+        """(N, H, W) the all-units maps, normalised and resized as :meth:`interpolate` does."""
+        return normalize_and_resize(self.grad_cam, size, interpolate_mode)
+
+
+def normalize_and_resize(maps: Tensor, size: tuple[int, int], interpolate_mode: str = "bicubic") -> Tensor:
+    """(G, U, V) maps -> (G, H, W): min-max normalised at layer resolution, then resized (spec §4 step 4)."""
+    return LayerAttribution.interpolate(min_max_normalize(maps).unsqueeze(1), size, interpolate_mode)[:, 0]

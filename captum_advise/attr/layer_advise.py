@@ -205,7 +205,8 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
 
         Returns:
             :class:`ADVISEExplanation` with relevance (N, K), target (N,), and for each example its
-            groups (peak count, unit indices, (U, V) map, evidence) and its ``"auto"`` choice.
+            groups (peak count, unit indices, (U, V) map, evidence), its ``"auto"`` choice, and
+            the all-units (Grad-CAM) map.
         """
         state = self._layer_state(inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, True)
         weights = grad_cam_weights(state.gradients)
@@ -229,7 +230,9 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             for example in range(state.activations.shape[0])
         ]
         auto_peaks = [int(peak_values[i]) if i >= 0 else None for i in auto.tolist()]
-        return ADVISEExplanation(state.relevance, state.targets, groups, auto_peaks)
+        grad_cam = signed.sum(dim=1)
+        grad_cam = torch.relu(grad_cam) if relu_attributions else grad_cam
+        return ADVISEExplanation(state.relevance, state.targets, groups, auto_peaks, grad_cam)
 
     def _format(self, inputs: Any, additional_forward_args: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
         inputs_tuple = _format_tensor_into_tuples(inputs)

@@ -1,0 +1,144 @@
+"""``captum-advise explain`` and ``demo``: explanation sheets and JSON for images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from captum_advise.data import ImageRecord, embedded_photos, image_files
+from captum_advise.figures import depth_sheet, explanation_sheet, unit_sheet
+from captum_advise.models import PRESETS, LoadedModel, load_model
+from captum_advise.pipeline import ImageExplanation, explain_images, unit_density
+
+__all__ = ["add_demo_command", "add_explain_command"]
+
+UNITS_PER_SHEET = 6
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | None = None) -> None:
+    """--model, --weights, --layer, --device: shared by every command that loads a network."""
+    parser.add_argument(
+        "--model", choices=sorted(PRESETS), default=default_model, required=default_model is None, help="network"
+    )
+    parser.add_argument(
+        "--weights",
+        default="IMAGENET1K_V1",
+        help="torchvision weights name (from the torch cache, $TORCH_HOME), a state_dict file, or 'none' "
+        "for random weights (flagged in every output) [default: IMAGENET1K_V1]",
+    )
+    parser.add_argument("--layer", help="layer name as in model.named_modules() [default: the preset's ADVISE layer]")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda [default: cpu]")
+
+
+def add_explain_arguments(parser: argparse.ArgumentParser, default_out: Path | None = None) -> None:
+    parser.add_argument("--target", type=int, help="class to explain [default: each image's predicted class]")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default_out,
+        required=default_out is None,
+        help="output folder, created" + (f" [default: {default_out}]" if default_out else ""),
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward/backward pass [default: 8]")
+    parser.add_argument(
+        "--value-range", choices=("fixed", "unit"), default="fixed", help="density value range [default: fixed]"
+    )
+    parser.add_argument("--unit-sheets", action="store_true", help="also draw one unit of each peak group per image")
+    parser.add_argument("--depth", action="store_true", help="also draw the shallow/middle/deep layer sheet per image")
+
+
+def add_explain_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "explain",
+        help="explain images: a figure sheet (PNG) and a JSON per image",
+        description="Explain each image with ADVISE: writes NAME.png (input, top-5, one overlay per peak group, "
+        "Grad-CAM) and NAME.json (predictions, every unit's relevance, the groups) to --out.",
+    )
+    parser.add_argument("images", nargs="+", type=Path, help="image files or folders of images")
+    add_model_arguments(parser)
+    add_explain_arguments(parser)
+    parser.set_defaults(run=run_explain)
+
+
+def add_demo_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="explain scikit-image's bundled photos with the ImageNet MobileNetV2",
+        description="explain on scikit-image's photos (chelsea, coffee, astronaut, rocket) with mobilenet_v2 and "
+        "IMAGENET1K_V1 weights, plus a unit sheet and a depth sheet.",
+    )
+    add_model_arguments(parser, default_model="mobilenet_v2")
+    add_explain_arguments(parser, default_out=Path("advise-demo"))
+    parser.set_defaults(run=run_demo, unit_sheets=True, depth=True)
+
+
+def image_records(paths: list[Path]) -> list[ImageRecord]:
+    """Files as given, folders expanded to their image files."""
+    records = []
+    for path in paths:
+        files = image_files(path) if path.is_dir() else [path]
+        records.extend(ImageRecord(file.name, file) for file in files)
+    return records
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    return write_explanations(args, image_records(args.images))
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    return write_explanations(args, embedded_photos())
+
+
+def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> int:
+    for record in records:
+        record.load()  # unreadable files fail here, before the model is built
+    loaded = load_model(args.model, args.weights, device=args.device)
+    layer = args.layer or loaded.preset.reference_layer
+    loaded.layer(layer)
+    args.out.mkdir(parents=True, exist_ok=True)
+    explanations = explain_images(
+        loaded, records, layer, args.target, args.batch_size, args.device, value_range=args.value_range
+    )
+    title = f"{args.model} {layer}"
+    for record, explanation in zip(records, explanations, strict=True):
+        stem = Path(record.name).stem
+        _save(explanation_sheet(explanation, title, loaded.random_weights), args.out / f"{stem}.png")
+        summary = {"model": args.model, "weights": loaded.weights, "random_weights": loaded.random_weights}
+        summary |= {"layer": layer, "value_range": args.value_range} | explanation.to_json(loaded.class_names)
+        (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=1))
+        if args.unit_sheets:
+            _write_unit_sheet(args, loaded, layer, record, explanation, args.out / f"{stem}_units.png")
+        if args.depth:
+            _write_depth_sheet(args, loaded, record, args.out / f"{stem}_depth.png")
+    print(f"wrote {len(records)} explanation(s) of {args.model} ({loaded.weights} weights) to {args.out}")
+    return 0
+
+
+def _write_unit_sheet(
+    args: argparse.Namespace,
+    loaded: LoadedModel,
+    layer: str,
+    record: ImageRecord,
+    explanation: ImageExplanation,
+    path: Path,
+) -> None:
+    by_evidence = sorted(explanation.groups, key=lambda group: -group["evidence"])[:UNITS_PER_SHEET]
+    units = [group["units"][0] for group in sorted(by_evidence, key=lambda group: group["peaks"])]
+    densities = unit_density(loaded, record, units, layer, args.value_range, args.device)
+    title = f"{record.name}: one unit of each peak group, {args.model} {layer}"
+    _save(unit_sheet(densities, title, loaded.random_weights), path)
+
+
+def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: ImageRecord, path: Path) -> None:
+    by_layer = {
+        f"{depth} ({name})": explain_images(
+            loaded, [record], name, args.target, 1, args.device, progress=False, value_range=args.value_range
+        )[0]
+        for depth, name in loaded.preset.depth_layers.items()
+    }
+    _save(depth_sheet(by_layer, f"{record.name}: {args.model} at three depths", loaded.random_weights), path)
+
+
+def _save(figure, path: Path) -> None:
+    figure.savefig(path, dpi=90)

@@ -1,0 +1,36 @@
+"""The ``captum-advise`` command line: subcommands, and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from captum_advise.cli.explain_command import add_demo_command, add_explain_command
+from captum_advise.data import ImageReadError
+from captum_advise.models import WeightsUnavailableError
+
+__all__ = ["build_parser", "main"]
+
+EXPECTED_ERRORS = (ValueError, ImageReadError, WeightsUnavailableError, ImportError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="captum-advise",
+        description="ADVISE explanations for CNNs: unit relevance from adaptive densities, one map per peak group.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_explain_command(commands)
+    add_demo_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; return its exit status (0 on success, 1 on an error, 2 on bad usage)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except EXPECTED_ERRORS as error:
+        print(f"captum-advise {args.command}: error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,23 @@
+"""Model presets (the paper's networks and MobileNetV2), their layers and preprocessing."""
+
+from captum_advise.models.layers import resolve_layer
+from captum_advise.models.preprocessing import ImagePreprocessor
+from captum_advise.models.presets import (
+    PRESETS,
+    LoadedModel,
+    ModelPreset,
+    WeightsUnavailableError,
+    imagenet_class_names,
+    load_model,
+)
+
+__all__ = [
+    "PRESETS",
+    "ImagePreprocessor",
+    "LoadedModel",
+    "ModelPreset",
+    "WeightsUnavailableError",
+    "imagenet_class_names",
+    "load_model",
+    "resolve_layer",
+]

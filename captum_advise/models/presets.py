@@ -1,0 +1,228 @@
+"""Named model presets: the paper's four networks and MobileNetV2, with layers and preprocessing.
+
+Reference layers follow spec §6. For MobileNetV2 (not in the paper) the reference layer is
+``features.18``: the last convolutional feature map (1280 x 7 x 7, after its ReLU6), the analogue
+of ResNet50's ``layer4`` and the layer Grad-CAM implementations use by default; the golden cases
+cover it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from captum_advise.models.layers import resolve_layer
+from captum_advise.models.preprocessing import ImagePreprocessor
+
+__all__ = ["PRESETS", "LoadedModel", "ModelPreset", "WeightsUnavailableError", "imagenet_class_names", "load_model"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TORCHVISION_PREPROCESSOR = ImagePreprocessor(resize=256, crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights were asked for but cannot be loaded on this machine."""
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """How to build one network and where ADVISE looks in it.
+
+    Attributes:
+        name: preset name.
+        build: returns the architecture with random weights.
+        preprocessor: the network's preprocessing.
+        reference_layer: the layer the paper explains (spec §6).
+        shallow_layer, middle_layer: layers for depth comparisons (paper Figure 4).
+        torchvision_weights: the torchvision weights enum of the architecture, if any.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    preprocessor: ImagePreprocessor
+    reference_layer: str
+    shallow_layer: str
+    middle_layer: str
+    torchvision_weights: type[torchvision.models.WeightsEnum] | None
+
+    @property
+    def depth_layers(self) -> dict[str, str]:
+        return {"shallow": self.shallow_layer, "middle": self.middle_layer, "deep": self.reference_layer}
+
+
+def _legacy_xception() -> nn.Module:
+    try:
+        timm = importlib.import_module("timm")
+    except ImportError as error:
+        raise ImportError("the xception preset needs timm: pip install 'captum-advise[xception]'") from error
+    return timm.create_model("legacy_xception", pretrained=False)
+
+
+PRESETS: dict[str, ModelPreset] = {
+    preset.name: preset
+    for preset in (
+        ModelPreset(
+            "alexnet",
+            torchvision.models.alexnet,
+            TORCHVISION_PREPROCESSOR,
+            "features.10",
+            "features.3",
+            "features.6",
+            torchvision.models.AlexNet_Weights,
+        ),
+        ModelPreset(
+            "vgg16",
+            torchvision.models.vgg16,
+            TORCHVISION_PREPROCESSOR,
+            "features.28",
+            "features.14",
+            "features.21",
+            torchvision.models.VGG16_Weights,
+        ),
+        ModelPreset(
+            "resnet50",
+            torchvision.models.resnet50,
+            TORCHVISION_PREPROCESSOR,
+            "layer4",
+            "layer2",
+            "layer3",
+            torchvision.models.ResNet50_Weights,
+        ),
+        ModelPreset(
+            "xception",
+            _legacy_xception,
+            ImagePreprocessor(resize=333, crop=299, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"),
+            "conv4",
+            "block2",
+            "block8",
+            None,
+        ),
+        ModelPreset(
+            "mobilenet_v2",
+            torchvision.models.mobilenet_v2,
+            TORCHVISION_PREPROCESSOR,
+            "features.18",
+            "features.6",
+            "features.13",
+            torchvision.models.MobileNet_V2_Weights,
+        ),
+    )
+}
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet-1k class names in torchvision's order (from its metadata, offline)."""
+    return list(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for ADVISE.
+
+    Attributes:
+        model: the network, in eval mode.
+        preset: its preset.
+        weights: what was loaded: a torchvision weights name, a file path, or ``"none"``.
+        class_names: the output classes' names.
+    """
+
+    model: nn.Module
+    preset: ModelPreset
+    weights: str
+    class_names: list[str]
+
+    @property
+    def random_weights(self) -> bool:
+        """True when the network has random weights: its explanations explain nothing real."""
+        return self.weights == "none"
+
+    def layer(self, name: str | None = None) -> nn.Module:
+        """The named layer (default: the preset's reference layer)."""
+        return resolve_layer(self.model, name or self.preset.reference_layer)
+
+
+def _weights_cache_file(url: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def _torchvision_state_dict(preset: ModelPreset, weights: str, download: bool) -> dict[str, torch.Tensor]:
+    if preset.torchvision_weights is None:
+        raise WeightsUnavailableError(
+            f"{preset.name} has no torchvision weights; pass a state_dict file (--weights FILE) or 'none'"
+        )
+    try:
+        entry = preset.torchvision_weights[weights]
+    except KeyError:
+        known = ", ".join(member.name for member in preset.torchvision_weights)
+        raise WeightsUnavailableError(
+            f"unknown weights {weights!r} for {preset.name}: use one of {known}, a state_dict file, or 'none'"
+        ) from None
+    cached = _weights_cache_file(entry.url)
+    if cached.exists():
+        return torch.load(cached, map_location="cpu", weights_only=True)
+    how = (
+        f"put {cached.name} under $TORCH_HOME/hub/checkpoints/ (e.g. TORCH_HOME=../shared/assets/torch-home) "
+        "or pass a state_dict file (--weights FILE)"
+    )
+    if not download:
+        raise WeightsUnavailableError(f"{preset.name} weights {weights} are not in the torch cache ({cached}): {how}")
+    try:
+        return entry.get_state_dict(progress=False)
+    except Exception as error:
+        raise WeightsUnavailableError(
+            f"{preset.name} weights {weights} are not in the torch cache ({cached}) and could not be downloaded "
+            f"({type(error).__name__}): {how}"
+        ) from error
+
+
+def _file_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsUnavailableError(f"cannot read weights file {path}: {error}") from error
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsUnavailableError(f"weights file {path} does not hold a state_dict")
+    return state
+
+
+def load_model(
+    name: str, weights: str | Path | None = None, device: str | torch.device = "cpu", download: bool = True
+) -> LoadedModel:
+    """Build a preset network with its weights, in eval mode, on ``device``.
+
+    Args:
+        name: one of ``PRESETS`` (alexnet, vgg16, resnet50, xception, mobilenet_v2).
+        weights: a torchvision weights name (``"IMAGENET1K_V1"``, loaded from the torch cache
+            without network access), a path to a state_dict file, or None / ``"none"`` for random
+            weights (flagged as such by ``LoadedModel.random_weights``).
+        device: where the model goes.
+        download: whether torchvision weights missing from the cache may be downloaded.
+
+    Raises:
+        ValueError: unknown preset.
+        WeightsUnavailableError: weights asked for that cannot be loaded, with how to provide them.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(PRESETS)}")
+    preset = PRESETS[name]
+    model = preset.build()
+    label = "none" if weights is None or str(weights).lower() == "none" else str(weights)
+    if label != "none":
+        path = Path(label)
+        state = (
+            _file_state_dict(path) if path.suffix or path.exists() else _torchvision_state_dict(preset, label, download)
+        )
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise WeightsUnavailableError(f"weights {label} do not fit {name}: {str(error).splitlines()[0]}") from error
+    return LoadedModel(model.eval().to(device), preset, label, imagenet_class_names())

@@ -1,0 +1,135 @@
+"""Explain a list of images with a loaded model: predictions, unit relevance, group maps.
+
+The glue between the image sources, the model presets and LayerADVISE that the command line and
+the figures use; it computes, it does not draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from captum_advise.attr import LayerADVISE
+from captum_advise.data import ImageRecord, batches
+from captum_advise.models import LoadedModel
+
+__all__ = ["ImageExplanation", "explain_images", "top_classes"]
+
+
+@dataclass
+class ImageExplanation:
+    """ADVISE's explanation of one image, at the network's input resolution.
+
+    Attributes:
+        name: the image's name.
+        label: its true class, if known.
+        image: (3, H, W) uint8, the image as the network sees it (resized and cropped).
+        top5: the five most probable classes as (class index, class name, probability).
+        target: the explained class.
+        relevance: (K,) peak count of every unit of the layer.
+        groups: for each kept peak group: ``peaks``, ``n_units``, ``units``, ``evidence``.
+        auto_peaks: the group ``peaks="auto"`` picks (None if none).
+        group_maps: (G, H, W) the groups' maps, min-max normalised then resized bicubically.
+        grad_cam_map: (H, W) the all-units map, treated the same way.
+    """
+
+    name: str
+    label: int | None
+    image: Tensor
+    top5: list[tuple[int, str, float]]
+    target: int
+    relevance: Tensor
+    groups: list[dict[str, Any]]
+    auto_peaks: int | None
+    group_maps: Tensor
+    grad_cam_map: Tensor
+
+    def to_json(self, class_names: Sequence[str]) -> dict[str, Any]:
+        """A JSON-ready summary (no maps)."""
+        return {
+            "image": self.name,
+            "label": self.label,
+            "target": self.target,
+            "target_name": class_names[self.target],
+            "top5": [{"class": c, "name": n, "probability": p} for c, n, p in self.top5],
+            "auto_peaks": self.auto_peaks,
+            "groups": self.groups,
+            "relevance": self.relevance.tolist(),
+        }
+
+
+def top_classes(probabilities: Tensor, class_names: Sequence[str], k: int = 5) -> list[tuple[int, str, float]]:
+    """(C,) probabilities -> the k most probable as (index, name, probability)."""
+    values, indices = probabilities.topk(k)
+    return [(int(i), class_names[int(i)], float(v)) for v, i in zip(values, indices, strict=True)]
+
+
+def explain_images(
+    loaded: LoadedModel,
+    records: Sequence[ImageRecord],
+    layer: str | None = None,
+    target: int | None = None,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    **advise_options: Any,
+) -> list[ImageExplanation]:
+    """Run LayerADVISE on every image, a batch at a time.
+
+    Args:
+        loaded: the model (from :func:`captum_advise.models.load_model`), on ``device``.
+        records: the images.
+        layer: layer name (default: the preset's reference layer).
+        target: the class to explain for every image (default: each image's predicted class).
+        batch_size: images per forward/backward pass.
+        device: where the images go (the model's device).
+        progress: show a progress bar.
+        advise_options: keyword options of :class:`LayerADVISE` (value_range, density_of, ...).
+
+    Returns:
+        One :class:`ImageExplanation` per image, in order.
+    """
+    preprocessor = loaded.preset.preprocessor
+    advise = LayerADVISE(loaded.model, loaded.layer(layer), **advise_options)
+    size = (preprocessor.crop, preprocessor.crop)
+    results: list[ImageExplanation] = []
+    with tqdm(total=len(records), desc="explain", unit="image", disable=not progress) as bar:
+        for chunk in batches(records, batch_size):
+            images = torch.stack([preprocessor.to_uint8(record.load()) for record in chunk])
+            inputs = preprocessor.normalize(images).to(device)
+            with torch.no_grad():
+                probabilities = torch.softmax(loaded.model(inputs), dim=1).cpu()
+            explanation = advise.explain(inputs, target=target)
+            group_maps = explanation.interpolate(size)
+            grad_cam_maps = explanation.interpolate_grad_cam(size)
+            for n, record in enumerate(chunk):
+                groups = [
+                    {
+                        "peaks": group.peaks,
+                        "n_units": int(group.units.numel()),
+                        "units": group.units.tolist(),
+                        "evidence": group.evidence,
+                    }
+                    for group in explanation.groups[n]
+                ]
+                results.append(
+                    ImageExplanation(
+                        name=record.name,
+                        label=record.label,
+                        image=images[n],
+                        top5=top_classes(probabilities[n], loaded.class_names),
+                        target=int(explanation.target[n]),
+                        relevance=explanation.relevance[n].cpu(),
+                        groups=groups,
+                        auto_peaks=explanation.auto_peaks[n],
+                        group_maps=group_maps[n].detach().cpu(),
+                        grad_cam_map=grad_cam_maps[n].detach().cpu(),
+                    )
+                )
+            bar.update(len(chunk))
+    return results
