@@ -297,3 +297,19 @@ def test_bad_input_raises_clear_errors():
         LayerADVISE(net, net[1], density_of="weights")
     with pytest.raises(ValueError, match="score must be one of"):
         LayerADVISE(net, net[1], score="probability")
+
+
+def test_second_target_maps_use_the_same_groups():
+    net, images = tiny_cnn(), tiny_images()
+    advise = LayerADVISE(net, net[1])
+    explanation = advise.explain(images, target=[0, 3, 4], second_target="runner_up")
+    probabilities = torch.softmax(net(images), dim=1)
+    assert torch.equal(explanation.second_target, probabilities.topk(2, dim=1).indices[:, 1])
+    for n, groups in enumerate(explanation.groups):
+        for group in groups:
+            second = advise.attribute(images, target=explanation.second_target.tolist(), peaks=group.peaks)[n, 0]
+            torch.testing.assert_close(group.second_attribution, second)
+    resized = explanation.interpolate((14, 14), second=True)
+    assert [len(maps) for maps in resized] == [len(groups) for groups in explanation.groups]
+    with pytest.raises(ValueError, match="no second-target maps"):
+        advise.explain(images).interpolate((14, 14), second=True)

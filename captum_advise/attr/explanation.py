@@ -30,12 +30,15 @@ class PeakGroup:
         attribution: (U, V) the group's map at layer resolution (Grad-CAM restricted to the group;
             ReLU applied unless ``relu_attributions=False``).
         evidence: the sum of the group's signed map: its share of the Grad-CAM map's total.
+        second_attribution: (U, V) the same group's map for the second target, when one was
+            asked for (spec §4 step 6: map for c2), else None.
     """
 
     peaks: int
     units: Tensor
     attribution: Tensor
     evidence: float
+    second_attribution: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class ADVISEExplanation:
             carries positive evidence).
         grad_cam: (N, U, V) the map of all units together (Grad-CAM on the same scores, ReLU
             applied unless ``relu_attributions=False``).
+        second_target: (N,) long, the second explained class, or None.
     """
 
     relevance: Tensor
@@ -58,6 +62,7 @@ class ADVISEExplanation:
     groups: list[list[PeakGroup]]
     auto_peaks: list[int | None]
     grad_cam: Tensor
+    second_target: Tensor | None = None
 
     @property
     def peak_counts(self) -> list[list[int]]:
@@ -71,13 +76,16 @@ class ADVISEExplanation:
                 return group
         raise KeyError(f"example {example} has no kept group with {peaks} peaks; it has {self.peak_counts[example]}")
 
-    def interpolate(self, size: tuple[int, int], interpolate_mode: str = "bicubic") -> list[Tensor]:
+    def interpolate(
+        self, size: tuple[int, int], interpolate_mode: str = "bicubic", second: bool = False
+    ) -> list[Tensor]:
         """Each example's group maps, min-max normalised, then resized to the input's size (spec §4 step 4).
 
         Args:
             size: (H, W), the input's spatial size.
             interpolate_mode: passed to ``LayerAttribution.interpolate``; the reference is bicubic,
                 whose values may overshoot [0, 1] slightly.
+            second: the maps for the second target instead (``explain(second_target=...)``).
 
         Returns:
             One (G_n, H, W) tensor per example, its groups in the order of ``groups[n]``
@@ -88,9 +96,10 @@ class ADVISEExplanation:
             if not groups:
                 resized.append(torch.zeros((0, *size), device=self.target.device))
                 continue
-            resized.append(
-                normalize_and_resize(torch.stack([group.attribution for group in groups]), size, interpolate_mode)
-            )
+            if second and groups[0].second_attribution is None:
+                raise ValueError("no second-target maps: call explain(..., second_target=...)")
+            maps = [group.second_attribution if second else group.attribution for group in groups]
+            resized.append(normalize_and_resize(torch.stack(maps), size, interpolate_mode))
         return resized
 
     def interpolate_grad_cam(self, size: tuple[int, int], interpolate_mode: str = "bicubic") -> Tensor:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup
 from captum_advise.attr.layer_capture import (
+    LayerPass,
     check_inputs_device,
     forward_with_layer,
     resolve_targets,
@@ -34,6 +35,8 @@ class _LayerState:
     gradients: Tensor
     targets: Tensor
     relevance: Tensor | None
+    second_gradients: Tensor | None = None
+    second_targets: Tensor | None = None
 
 
 class LayerADVISE(LayerAttribution, GradientAttribution):
@@ -174,16 +177,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         Returns:
             (N, K) ``torch.long`` peak counts (0 where a unit's density estimate fails).
         """
-        inputs_tuple, extra_args = self._format(inputs, additional_forward_args)
-        layer_pass = forward_with_layer(
-            self.forward_func,
-            self.layer,
-            inputs_tuple,
-            extra_args,
-            attribute_to_layer_input,
-            self.score,
-            self.device_ids,
-        )
+        layer_pass = self._forward(inputs, additional_forward_args, attribute_to_layer_input)
         if self.density_of == "activations":
             return unit_relevance(layer_pass.activations, self.value_range, self.n_bandwidths)
         targets = resolve_targets(target, layer_pass.scores)
@@ -197,18 +191,24 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         attribute_to_layer_input: bool = False,
         relu_attributions: bool = True,
         grad_kwargs: dict[str, Any] | None = None,
+        second_target: TargetType | Literal["runner_up"] = None,
     ) -> ADVISEExplanation:
         r"""Everything ADVISE computes: unit relevance, every kept peak group and its map.
 
         Arguments as for :meth:`attribute`. Groups whose map is constant are dropped (spec §4 step
         5); :meth:`ADVISEExplanation.interpolate` gives the normalised input-resolution maps.
+        ``second_target`` (a class as ``target``, or ``"runner_up"``: each example's second most
+        probable class, the c2 of spec §4) adds each group's map for that class, for the same
+        groups (one more backward pass to the layer).
 
         Returns:
             :class:`ADVISEExplanation` with relevance (N, K), target (N,), and for each example its
             groups (peak count, unit indices, (U, V) map, evidence), its ``"auto"`` choice, and
             the all-units (Grad-CAM) map.
         """
-        state = self._layer_state(inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, True)
+        state = self._layer_state(
+            inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, True, second_target
+        )
         weights = grad_cam_weights(state.gradients)
         peak_values = state.relevance.unique()
         signed = group_maps(state.activations, weights, state.relevance, peak_values)
@@ -216,6 +216,11 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         kept = maps_vary(torch.relu(signed))
         auto = _auto_choice(evidence, kept)
         shown = torch.relu(signed) if relu_attributions else signed
+        second = None
+        if state.second_gradients is not None:
+            second_weights = grad_cam_weights(state.second_gradients)
+            second = group_maps(state.activations, second_weights, state.relevance, peak_values)
+            second = torch.relu(second) if relu_attributions else second
         groups = [
             [
                 PeakGroup(
@@ -223,6 +228,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                     units=(state.relevance[example] == peak).nonzero().flatten(),
                     attribution=shown[example, index],
                     evidence=float(evidence[example, index]),
+                    second_attribution=None if second is None else second[example, index],
                 )
                 for index, peak in enumerate(peak_values.tolist())
                 if kept[example, index]
@@ -232,13 +238,21 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         auto_peaks = [int(peak_values[i]) if i >= 0 else None for i in auto.tolist()]
         grad_cam = signed.sum(dim=1)
         grad_cam = torch.relu(grad_cam) if relu_attributions else grad_cam
-        return ADVISEExplanation(state.relevance, state.targets, groups, auto_peaks, grad_cam)
+        return ADVISEExplanation(state.relevance, state.targets, groups, auto_peaks, grad_cam, state.second_targets)
 
-    def _format(self, inputs: Any, additional_forward_args: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
+    def _forward(self, inputs: Any, additional_forward_args: Any, attribute_to_layer_input: bool) -> LayerPass:
         inputs_tuple = _format_tensor_into_tuples(inputs)
         check_inputs_device(self.forward_func, inputs_tuple, self.device_ids)
-        extra_args = _format_additional_forward_args(additional_forward_args) or ()
-        return inputs_tuple, tuple(extra_args)
+        extra_args = tuple(_format_additional_forward_args(additional_forward_args) or ())
+        return forward_with_layer(
+            self.forward_func,
+            self.layer,
+            inputs_tuple,
+            extra_args,
+            attribute_to_layer_input,
+            self.score,
+            self.device_ids,
+        )
 
     def _layer_state(
         self,
@@ -248,25 +262,26 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         attribute_to_layer_input: bool,
         grad_kwargs: dict[str, Any] | None,
         with_relevance: bool,
+        second_target: TargetType | Literal["runner_up"] = None,
     ) -> _LayerState:
-        inputs_tuple, extra_args = self._format(inputs, additional_forward_args)
-        layer_pass = forward_with_layer(
-            self.forward_func,
-            self.layer,
-            inputs_tuple,
-            extra_args,
-            attribute_to_layer_input,
-            self.score,
-            self.device_ids,
-        )
+        layer_pass = self._forward(inputs, additional_forward_args, attribute_to_layer_input)
         targets = resolve_targets(target, layer_pass.scores)
-        gradients = score_gradients(layer_pass, targets, **(grad_kwargs or {}))
+        second_targets = second_gradients = None
+        if second_target is not None:
+            runner_up = isinstance(second_target, str) and second_target == "runner_up"
+            scores = layer_pass.scores.detach()
+            second_targets = (
+                scores.topk(2, dim=1).indices[:, 1] if runner_up else resolve_targets(second_target, scores)
+            )
+        gradients = score_gradients(layer_pass, targets, second_target is not None, **(grad_kwargs or {}))
+        if second_targets is not None:
+            second_gradients = score_gradients(layer_pass, second_targets, **(grad_kwargs or {}))
         activations = layer_pass.activations
         relevance = None
         if with_relevance:
             values = activations if self.density_of == "activations" else gradients
             relevance = unit_relevance(values, self.value_range, self.n_bandwidths)
-        return _LayerState(activations, gradients, targets, relevance)
+        return _LayerState(activations, gradients, targets, relevance, second_gradients, second_targets)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from captum_advise.cli.evaluate_command import add_evaluate_command, add_merge_command
+from captum_advise.cli.experiment_commands import add_ablate_command, add_sanity_commands
 from captum_advise.cli.explain_command import add_demo_command, add_explain_command
 from captum_advise.data import ImageReadError
 from captum_advise.models import WeightsUnavailableError
@@ -23,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_explain_command(commands)
     add_demo_command(commands)
+    add_evaluate_command(commands)
+    add_merge_command(commands)
+    add_ablate_command(commands)
+    add_sanity_commands(commands)
     return parser
 
 

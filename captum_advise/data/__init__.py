@@ -10,14 +10,18 @@ from captum_advise.data.images import (
     read_image,
     unlabelled_folder,
 )
+from captum_advise.data.noise import PAPER_DENSITIES, noise_generator, salt_and_pepper
 
 __all__ = [
+    "PAPER_DENSITIES",
     "ImageReadError",
     "ImageRecord",
     "batches",
     "embedded_photos",
     "image_files",
     "labelled_folder",
+    "noise_generator",
     "read_image",
+    "salt_and_pepper",
     "unlabelled_folder",
 ]

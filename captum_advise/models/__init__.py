@@ -10,6 +10,7 @@ from captum_advise.models.presets import (
     imagenet_class_names,
     load_model,
 )
+from captum_advise.models.state import preserved_state
 
 __all__ = [
     "PRESETS",
@@ -19,5 +20,6 @@ __all__ = [
     "WeightsUnavailableError",
     "imagenet_class_names",
     "load_model",
+    "preserved_state",
     "resolve_layer",
 ]

@@ -1,0 +1,64 @@
+"""Seconds per image of the AVX protocol per method, on the real MobileNetV2 and real photos.
+
+For each method: the maps for c1 and c2 (what the paper times) and the metrics (masking,
+re-classification, SSIM, FSIM, ...), per image, with the ratio to Grad-CAM measured in the same
+process. Prints a table; pass --device cuda on a GPU machine.
+
+    TORCH_HOME=../shared/assets/torch-home python benchmarks/bench_evaluate.py [--images 16] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from captum_advise.data import labelled_folder
+from captum_advise.evaluation import EvaluationConfig, run_evaluation
+from captum_advise.models import load_model
+
+FAST_METHODS = ("gradcam", "gradcampp", "layercam", "advise")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=Path(os.environ.get("ADVISE_SHARED", "../shared")))
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--methods", default=",".join(FAST_METHODS))
+    args = parser.parse_args()
+
+    os.environ.setdefault("TORCH_HOME", str(args.shared / "assets" / "torch-home"))
+    loaded = load_model("mobilenet_v2", "IMAGENET1K_V1", device=args.device)
+    records = labelled_folder(args.shared / "assets" / "imagenet-samples")[:: 800 // args.images][: args.images]
+    methods = args.methods.split(",")
+    config = EvaluationConfig(methods=methods, batch_size=args.batch_size, device=args.device)
+    # Warm-up: compiles the density kernel and fills caches, so the timed run measures steady state.
+    with tempfile.TemporaryDirectory() as warm:
+        run_evaluation(loaded, records[:2], Path(warm), config, progress=False)
+    with tempfile.TemporaryDirectory() as out:
+        rows = run_evaluation(loaded, records, Path(out), config, progress=False)
+
+    per_method: dict[str, tuple[float, float]] = {}
+    for method in methods:
+        mine = {row["image"]: row for row in rows if row["method"] == method}
+        maps = sum(float(row["seconds"]) for row in mine.values()) / len(mine)
+        metrics = sum(float(row["metric_seconds"]) for row in mine.values()) / len(mine)
+        per_method[method] = (maps, metrics)
+    base = sum(per_method.get("gradcam", next(iter(per_method.values()))))
+    on_gpu = args.device.startswith("cuda")
+    device = torch.cuda.get_device_name() if on_gpu else f"CPU, {torch.get_num_threads()} threads"
+    print(f"MobileNetV2 features.18, {len(records)} photos, batch {args.batch_size}, {device}\n")
+    print("| method | s/image maps | s/image metrics | s/image total | images/s | total / Grad-CAM total |")
+    print("|---|---|---|---|---|---|")
+    for method, (maps, metrics) in per_method.items():
+        total = maps + metrics
+        print(f"| {method} | {maps:.3f} | {metrics:.3f} | {total:.3f} | {1 / total:.1f} | {total / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""ADVISE and the baselines it is compared with, behind one interface for the evaluator."""
+
+from captum_advise.baselines.advise import AdviseMethod
+from captum_advise.baselines.explanations import Explanations, MapVariant, SingleMapMethod, explain_two_classes
+from captum_advise.baselines.grad_cam_library import CAM_CLASSES, GradCamLibraryMethod
+from captum_advise.baselines.lime import LimeMethod, superpixels
+from captum_advise.baselines.registry import METHOD_NAMES, build_method, explain_batch
+
+__all__ = [
+    "CAM_CLASSES",
+    "METHOD_NAMES",
+    "AdviseMethod",
+    "Explanations",
+    "GradCamLibraryMethod",
+    "LimeMethod",
+    "MapVariant",
+    "SingleMapMethod",
+    "build_method",
+    "explain_batch",
+    "explain_two_classes",
+    "superpixels",
+]

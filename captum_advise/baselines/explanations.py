@@ -1,0 +1,70 @@
+"""What every explanation method returns to the evaluator, and the interface of single-map methods."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from torch import Tensor, nn
+
+__all__ = ["Explanations", "MapVariant", "SingleMapMethod", "explain_two_classes"]
+
+
+@dataclass(frozen=True)
+class MapVariant:
+    """Which explanation a map is.
+
+    Attributes:
+        method: the method's name as reported (``"gradcam"``, ``"advise"``, ``"advise-auto"``, ...).
+        group: the ADVISE peak count of the map's group; None for other methods.
+        units: how many units the map uses (None where that does not apply).
+        also_as: another method name the same map is reported under (ADVISE's ``"advise-auto"``
+            for the group it picks), so its metrics are computed once.
+    """
+
+    method: str
+    group: int | None = None
+    units: int | None = None
+    also_as: str | None = None
+
+
+@dataclass
+class Explanations:
+    """One method's maps for a batch of N images, at input resolution, about [0, 1].
+
+    Attributes:
+        maps: per image, (G_n, H, W) maps for the predicted class c1.
+        second_maps: per image, (G_n, H, W) maps of the same variants for the second class c2.
+        variants: per image, what each of its G_n maps is.
+        seconds: wall time spent computing all of the batch's maps (both classes).
+    """
+
+    maps: list[Tensor]
+    second_maps: list[Tensor]
+    variants: list[list[MapVariant]]
+    seconds: float
+
+
+class SingleMapMethod(Protocol):
+    """A method with one map per image and class: (model, layer, inputs, targets) -> (N, H, W) in [0, 1]."""
+
+    name: str
+
+    def __call__(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor: ...
+
+
+def explain_two_classes(
+    method: SingleMapMethod, model: nn.Module, layer: nn.Module, inputs: Tensor, first: Tensor, second: Tensor
+) -> Explanations:
+    """Run a single-map method for c1 and c2 and time it."""
+    start = time.perf_counter()
+    first_maps = method(model, layer, inputs, first)
+    second_maps = method(model, layer, inputs, second)
+    seconds = time.perf_counter() - start
+    return Explanations(
+        maps=[maps.unsqueeze(0) for maps in first_maps],
+        second_maps=[maps.unsqueeze(0) for maps in second_maps],
+        variants=[[MapVariant(method.name)] for _ in range(inputs.shape[0])],
+        seconds=seconds,
+    )

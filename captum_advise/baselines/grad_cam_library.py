@@ -1,0 +1,117 @@
+"""Grad-CAM, Grad-CAM++, Score-CAM and Layer-CAM from pytorch-grad-cam (pinned: grad-cam 1.5.7), made safe.
+
+pytorch-grad-cam's pitfalls, each handled here: its CAM object keeps hooks on the model until
+released (a fresh object per call, released in ``finally``; its context manager would swallow an
+IndexError); it calls ``model.eval()`` and fills parameters' ``.grad`` without restoring them
+(restored); it returns all-zero maps for images beyond the targets it was given (the count is
+checked); it explains logits unless told otherwise (softmax-probability targets in reference mode);
+Score-CAM's batch size is an attribute (exposed); Score-CAM also builds every masked copy of every
+image of its batch at once (N x K x 3 x H x W floats: 7.7 GB for 8 images and 1280 units), so it
+is run one image at a time.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM
+from pytorch_grad_cam import score_cam as score_cam_module
+from pytorch_grad_cam.utils.image import scale_cam_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
+from torch import Tensor, nn
+
+from captum_advise.models import preserved_state
+
+__all__ = ["CAM_CLASSES", "GradCamLibraryMethod"]
+
+CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "scorecam": ScoreCAM, "layercam": LayerCAM}
+
+
+class _Silent:
+    """Stands in for the tqdm module inside Score-CAM, whose per-image progress bars would flood the output."""
+
+    @staticmethod
+    def tqdm(iterable, *args, **kwargs):
+        return iterable
+
+
+@contextmanager
+def _quiet_score_cam():
+    original = score_cam_module.tqdm
+    score_cam_module.tqdm = _Silent
+    try:
+        yield
+    finally:
+        score_cam_module.tqdm = original
+
+
+class _SignedMixin:
+    """pytorch-grad-cam's per-layer CAM and aggregation without their ReLU (1.5.7's code otherwise)."""
+
+    def compute_cam_per_layer(self, input_tensor, targets, eigen_smooth):
+        activations = [a.cpu().data.numpy() for a in self.activations_and_grads.activations]
+        gradients = [g.cpu().data.numpy() for g in self.activations_and_grads.gradients]
+        size = self.get_target_width_height(input_tensor)
+        cams = []
+        for index, layer in enumerate(self.target_layers):
+            grads = gradients[index] if index < len(gradients) else None
+            cam = self.get_cam_image(input_tensor, layer, targets, activations[index], grads, eigen_smooth)
+            cams.append(scale_cam_image(cam, size)[:, None, :])
+        return cams
+
+    def aggregate_multi_layers(self, cams):
+        return scale_cam_image(np.mean(np.concatenate(cams, axis=1), axis=1))
+
+
+SIGNED_CAM_CLASSES = {name: type(f"Signed{cls.__name__}", (_SignedMixin, cls), {}) for name, cls in CAM_CLASSES.items()}
+
+
+@dataclass
+class GradCamLibraryMethod:
+    """One pytorch-grad-cam method as a single-map method.
+
+    Attributes:
+        name: ``"gradcam"``, ``"gradcampp"``, ``"scorecam"`` or ``"layercam"``.
+        score: ``"softmax"`` (reference: explain probabilities) or ``"logit"``.
+        score_cam_batch_size: masked images per forward pass in Score-CAM.
+        relu: False removes the library's ReLU on the weighted sum (negative evidence kept; the
+            noise ablation's "without ReLU"); Layer-CAM's ReLU on gradients is part of its weights
+            and stays.
+    """
+
+    name: str
+    score: Literal["softmax", "logit"] = "softmax"
+    score_cam_batch_size: int = 32
+    relu: bool = True
+
+    def __post_init__(self) -> None:
+        if self.name not in CAM_CLASSES:
+            raise ValueError(f"unknown pytorch-grad-cam method {self.name!r}: choose one of {', '.join(CAM_CLASSES)}")
+
+    def __call__(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
+        """(N, 3, H, W) inputs, (N,) classes -> (N, H, W) float32 maps in [0, 1] on the inputs' device."""
+        if targets.numel() != inputs.shape[0]:
+            raise ValueError(f"{self.name}: {targets.numel()} targets for {inputs.shape[0]} images")
+        target_type = ClassifierOutputSoftmaxTarget if self.score == "softmax" else ClassifierOutputTarget
+        cam_targets = [target_type(int(c)) for c in targets]
+        step = 1 if self.name == "scorecam" else inputs.shape[0]
+        maps = [
+            self._run(model, layer, inputs[start : start + step], cam_targets[start : start + step])
+            for start in range(0, inputs.shape[0], step)
+        ]
+        return torch.from_numpy(np.concatenate(maps)).to(inputs.device)
+
+    def _run(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: list) -> np.ndarray:
+        with preserved_state(model), _quiet_score_cam():
+            cam_class = CAM_CLASSES[self.name] if self.relu else SIGNED_CAM_CLASSES[self.name]
+            cam = cam_class(model=model, target_layers=[layer])
+            try:
+                if self.name == "scorecam":
+                    cam.batch_size = self.score_cam_batch_size
+                return cam(input_tensor=inputs, targets=targets)
+            finally:
+                cam.activations_and_grads.release()

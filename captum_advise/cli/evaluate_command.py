@@ -1,0 +1,148 @@
+"""``captum-advise evaluate`` and ``merge``: the AVX protocol over a folder of images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from captum_advise.baselines import METHOD_NAMES
+from captum_advise.cli.explain_command import add_model_arguments
+from captum_advise.data import ImageRecord, labelled_folder, unlabelled_folder
+from captum_advise.evaluation import (
+    EvaluationConfig,
+    ProtocolOptions,
+    merge_records,
+    read_records,
+    run_evaluation,
+    shard,
+    summary_table,
+)
+from captum_advise.models import load_model
+
+__all__ = ["add_evaluate_command", "add_merge_command", "folder_records", "method_list"]
+
+
+def method_list(text: str) -> list[str]:
+    methods = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in methods if name not in METHOD_NAMES]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {unknown}: choose from {','.join(METHOD_NAMES)}")
+    return methods
+
+
+def _method_limits(text: str) -> dict[str, int]:
+    limits = {}
+    for item in filter(None, text.split(",")):
+        name, _, count = item.partition("=")
+        if name not in METHOD_NAMES or not count.isdigit():
+            raise argparse.ArgumentTypeError(f"--method-limit wants METHOD=N[,METHOD=N], got {item!r}")
+        limits[name] = int(count)
+    return limits
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()):
+        raise argparse.ArgumentTypeError(f"--shard wants I/N (e.g. 2/4), got {text!r}")
+    return int(index), int(count)
+
+
+def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="the AVX protocol: ADVISE against the baselines on a folder of images",
+        description="Explain every image with every method, mask it with each map, re-classify, and score "
+        "(CS, Hit, AD, SSIM, FSIM, MSE, AVX). Writes records.csv (one row per image x method x ADVISE group; "
+        "resumed if present) and summary.md (a Table-1-style table).",
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--images", type=Path, required=True, help="image folder")
+    parser.add_argument(
+        "--labels", type=Path, help="CSV of 'file,class' rows [default: class index from the file-name prefix, if any]"
+    )
+    parser.add_argument(
+        "--methods", type=method_list, default=list(METHOD_NAMES), help=f"[default: {','.join(METHOD_NAMES)}]"
+    )
+    parser.add_argument("--limit", type=int, help="only the first N images (after sharding)")
+    parser.add_argument(
+        "--method-limit", type=_method_limits, default={}, help="slow methods on fewer images: METHOD=N,..."
+    )
+    parser.add_argument("--shard", type=_shard, help="evaluate shard I of N (1-based, interleaved); merge shards later")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per batch [default: 8]")
+    parser.add_argument(
+        "--mask", choices=("binary", "soft"), default="binary", help="[default: binary, as the reference]"
+    )
+    parser.add_argument("--tau", type=float, default=0.55, help="CS check threshold [default: 0.55, the reference's]")
+    parser.add_argument("--o", choices=("max", "target"), default="max", help="AD's o [default: max, the reference's]")
+    parser.add_argument("--value-range", choices=("fixed", "unit"), default="fixed", help="ADVISE [default: fixed]")
+    parser.add_argument("--lime-samples", type=int, default=512, help="LIME perturbations per map [default: 512]")
+    parser.add_argument("--scorecam-batch-size", type=int, default=32, help="Score-CAM batch [default: 32]")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_evaluate)
+
+
+def add_merge_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "merge",
+        help="join the records.csv of evaluation shards and write one summary.md",
+        description="Join shards' records.csv (duplicates dropped) into --out/records.csv and write summary.md.",
+    )
+    parser.add_argument("shards", nargs="+", type=Path, help="output folders of evaluate --shard runs")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.set_defaults(run=run_merge)
+
+
+def folder_records(folder: Path, labels: Path | None = None) -> list[ImageRecord]:
+    """A folder's images, labelled when their names (or ``labels``) give classes, unlabelled otherwise."""
+    try:
+        return labelled_folder(folder, labels)
+    except ValueError:
+        if labels is not None:
+            raise
+        return unlabelled_folder(folder)
+
+
+def _records(args: argparse.Namespace) -> list[ImageRecord]:
+    records = folder_records(args.images, args.labels)
+    if args.shard is not None:
+        records = shard(records, *args.shard)
+    return records[: args.limit] if args.limit is not None else records
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    records = _records(args)
+    if not records:
+        raise ValueError(f"no images to evaluate in {args.images}")
+    loaded = load_model(args.model, args.weights, device=args.device)
+    config = EvaluationConfig(
+        methods=args.methods,
+        layer=args.layer,
+        batch_size=args.batch_size,
+        device=args.device,
+        protocol=ProtocolOptions(mask=args.mask, tau=args.tau, o=args.o),
+        method_limits=args.method_limit,
+        method_options={
+            "advise": {"value_range": args.value_range},
+            "lime": {"n_samples": args.lime_samples},
+            "scorecam": {"score_cam_batch_size": args.scorecam_batch_size},
+        },
+    )
+    rows = run_evaluation(loaded, records, args.out, config, progress=not args.quiet)
+    warning = " (RANDOM WEIGHTS: not a trained model)" if loaded.random_weights else ""
+    print(f"{args.model}{warning}: {len(rows)} records in {args.out / 'records.csv'}\n")
+    print((args.out / "summary.md").read_text())
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    sources = [folder / "records.csv" for folder in args.shards]
+    for source in sources:
+        if not source.exists():
+            raise FileNotFoundError(f"no records.csv in {source.parent}")
+    count = merge_records(sources, args.out / "records.csv")
+    (args.out / "summary.md").write_text(summary_table(read_records(args.out / "records.csv")))
+    print(f"merged {count} records from {len(sources)} shards into {args.out}\n")
+    print((args.out / "summary.md").read_text())
+    return 0

@@ -1,0 +1,24 @@
+"""The AVX evaluation protocol's metrics (spec §5), one per module."""
+
+from captum_advise.metrics.avx import Scores, apply_penalty, avx
+from captum_advise.metrics.class_sensitivity import class_sensitivity, passes_check
+from captum_advise.metrics.fsim import fsim_chromatic
+from captum_advise.metrics.masking import mask_images
+from captum_advise.metrics.mse import normalized_mse
+from captum_advise.metrics.prediction_drop import average_drop, hit
+from captum_advise.metrics.ssim_volume import gaussian_taps, ssim_volume
+
+__all__ = [
+    "Scores",
+    "apply_penalty",
+    "average_drop",
+    "avx",
+    "class_sensitivity",
+    "fsim_chromatic",
+    "gaussian_taps",
+    "hit",
+    "mask_images",
+    "normalized_mse",
+    "passes_check",
+    "ssim_volume",
+]

@@ -1,0 +1,90 @@
+"""SSIM the way MATLAB computes it for an H x W x 3 image: as one 3-D volume (spec §5).
+
+MATLAB's ``ssim`` smooths with a 3-D Gaussian (sigma 1.5, 11 taps, replicated edges) across rows,
+columns and the three channels together, and averages the SSIM map over all voxels. scikit-image's
+per-channel SSIM gives different numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["gaussian_taps", "ssim_volume"]
+
+SIGMA = 1.5
+DATA_RANGE = 255.0
+
+
+def gaussian_taps(sigma: float = SIGMA) -> Tensor:
+    """The normalised 1-D Gaussian MATLAB's ssim filters with: 2 * ceil(3 * sigma) + 1 taps (11)."""
+    radius = math.ceil(3 * sigma)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    taps = torch.exp(-(offsets**2) / (2 * sigma**2))
+    return taps / taps.sum()
+
+
+def _channel_mixing(taps: Tensor, channels: int) -> Tensor:
+    """The Gaussian across the channel axis with replicated edges, as a (channels, channels) matrix.
+
+    With only three channels and 11 taps, replication folds every tap onto an existing channel.
+    """
+    radius = taps.numel() // 2
+    mixing = torch.zeros(channels, channels, dtype=taps.dtype)
+    for out_channel in range(channels):
+        for offset in range(-radius, radius + 1):
+            source = min(max(out_channel + offset, 0), channels - 1)
+            mixing[out_channel, source] += taps[offset + radius]
+    return mixing
+
+
+def _smooth_axis(values: Tensor, taps: Tensor, dim: int) -> Tensor:
+    radius = taps.numel() // 2
+    length = values.shape[dim]
+    first = values.narrow(dim, 0, 1).expand(*[radius if d == dim % values.dim() else -1 for d in range(values.dim())])
+    last = values.narrow(dim, length - 1, 1).expand_as(first)
+    padded = torch.cat([first, values, last], dim=dim)
+    out = taps[0] * padded.narrow(dim, 0, length)
+    for offset in range(1, taps.numel()):
+        out += taps[offset] * padded.narrow(dim, offset, length)
+    return out
+
+
+def _smooth(volumes: Tensor, taps: Tensor) -> Tensor:
+    """Separable Gaussian along the last three axes of (..., D, H, W), edges replicated."""
+    mixing = _channel_mixing(taps, volumes.shape[-3]).to(volumes)
+    mixed = torch.einsum("cd,...dhw->...chw", mixing, volumes)
+    return _smooth_axis(_smooth_axis(mixed, taps, -1), taps, -2)
+
+
+def ssim_volume(images: Tensor, references: Tensor) -> Tensor:
+    """MATLAB's ``ssim(A, ref)`` of H x W x 3 uint8 images, batched.
+
+    Args:
+        images: (N, 3, H, W) images (uint8 values, any dtype).
+        references: (N, 3, H, W) the reference images.
+
+    Returns:
+        (N,) float64 mean SSIM over all voxels (rows, columns and channels).
+    """
+    if images.shape != references.shape or images.dim() != 4:
+        raise ValueError(f"images and references must both be (N, 3, H, W), got {images.shape} and {references.shape}")
+    # One image at a time: its five float64 volumes stay in cache (3x faster than a batch here).
+    return torch.cat([_ssim_one(images[n : n + 1], references[n : n + 1]) for n in range(images.shape[0])])
+
+
+def _ssim_one(images: Tensor, references: Tensor) -> Tensor:
+    taps = gaussian_taps()
+    x = images.to(torch.float64)
+    y = references.to(torch.float64)
+    c1 = (0.01 * DATA_RANGE) ** 2
+    c2 = (0.03 * DATA_RANGE) ** 2
+    mu_x, mu_y, xx, yy, xy = _smooth(torch.stack([x, y, x * x, y * y, x * y]), taps).unbind(0)
+    sigma_x = xx - mu_x**2
+    sigma_y = yy - mu_y**2
+    sigma_xy = xy - mu_x * mu_y
+    numerator = (2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)
+    denominator = (mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2)
+    return (numerator / denominator).flatten(1).mean(dim=1)

@@ -1,0 +1,12 @@
+"""Test-run defaults for the whole tree (tests, doctests, tutorials): where the offline data is.
+
+Only the test run defaults to the ``shared/`` folder beside the checkout ($ADVISE_SHARED); the
+library and the tutorials take their paths from the environment like any user's code.
+"""
+
+import os
+from pathlib import Path
+
+SHARED = Path(os.environ.get("ADVISE_SHARED", Path(__file__).resolve().parent.parent / "shared"))
+os.environ.setdefault("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
+os.environ.setdefault("ADVISE_IMAGES", str(SHARED / "assets" / "imagenet-samples"))

@@ -1,0 +1,152 @@
+"""The protocol on hand-made cases, and the runner on real photos: records, resume, shards, summary."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from conftest import SHARED
+from test_layer_advise import tiny_cnn
+
+from captum_advise.cli import main
+from captum_advise.data import labelled_folder
+from captum_advise.evaluation import (
+    COLUMNS,
+    EvaluationConfig,
+    ProtocolOptions,
+    merge_records,
+    read_records,
+    run_evaluation,
+    score_maps,
+    shard,
+    summary_rows,
+)
+from captum_advise.evaluation import runner as runner_module
+from captum_advise.models import LoadedModel, load_model
+
+SAMPLES = SHARED / "assets" / "imagenet-samples"
+
+
+def test_a_map_that_keeps_everything_scores_avx_one_and_an_empty_map_scores_low():
+    net = tiny_cnn()
+    torch.manual_seed(1)
+    images = (torch.rand(2, 3, 14, 14) * 255).to(torch.uint8)
+
+    def classify(batch: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(net(batch.float() / 255), dim=1)
+
+    with torch.no_grad():
+        probabilities = classify(images)
+    predicted = probabilities.argmax(dim=1)
+    maps = torch.stack([torch.ones(14, 14), torch.zeros(14, 14)])
+    second = torch.rand(2, 14, 14)
+    result = score_maps(classify, images, probabilities, predicted, torch.tensor([0, 1]), maps, second)
+    assert result["ssim"][0] == pytest.approx(1.0) and result["fsim"][0] == pytest.approx(1.0, abs=1e-6)
+    assert result["mse"][0] == 0 and result["ad"][0] == 0 and result["avx"][0] == pytest.approx(1.0, abs=1e-6)
+    assert result["hit"].tolist() == [1.0, 1.0]  # five classes: always in the top five
+    assert result["mse"][1] > 0.1 and result["avx"][1] < 0.9
+    assert result["cs"][1] == 0  # a constant map has no correlation
+    soft = score_maps(
+        classify,
+        images,
+        probabilities,
+        predicted,
+        torch.tensor([0]),
+        maps[:1] * 0.5,
+        second[:1],
+        ProtocolOptions(mask="soft"),
+    )
+    assert 0 < soft["mse"][0] < 0.5
+
+
+@pytest.fixture(scope="module")
+def loaded_mobilenet(mobilenet_v2) -> LoadedModel:
+    return LoadedModel(
+        mobilenet_v2, load_model("mobilenet_v2", "none").preset, "IMAGENET1K_V1", [str(c) for c in range(1000)]
+    )
+
+
+@pytest.fixture(scope="module")
+def photos():
+    records = labelled_folder(SAMPLES)
+    return [records[1], records[340], records[720]]
+
+
+def test_runner_records_resume_and_summary(loaded_mobilenet, photos, tmp_path, monkeypatch):
+    config = EvaluationConfig(methods=["advise", "gradcam"], batch_size=2)
+    rows = run_evaluation(loaded_mobilenet, photos, tmp_path, config, progress=False)
+    assert tuple(rows[0]) == COLUMNS
+    for record in photos:
+        mine = [row for row in rows if row["image"] == record.name]
+        assert [row["method"] for row in mine].count("gradcam") == 1
+        assert [row["method"] for row in mine].count("advise-auto") == 1
+        groups = [int(row["group"]) for row in mine if row["method"] == "advise"]
+        assert groups == sorted(groups) and len(groups) >= 2
+        assert all(row["label"] == str(record.label) for row in mine)
+        for row in mine:
+            assert 0 <= float(row["avx"]) <= 1 and float(row["seconds"]) > 0
+    summary = {entry["method"]: entry for entry in summary_rows(rows)}
+    oracle = summary["ADVISE, best group per image (paper protocol: chosen by AVX itself)"]
+    auto = summary["ADVISE, auto group (no oracle)"]
+    assert oracle["images"] == auto["images"] == summary["Grad-CAM"]["images"] == 3
+    assert oracle["avx"][0] >= auto["avx"][0]
+    assert "Grad-CAM" in (tmp_path / "summary.md").read_text()
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished image was explained again")
+
+    monkeypatch.setattr(runner_module, "explain_batch", must_not_run)
+    before = (tmp_path / "records.csv").read_text()
+    assert run_evaluation(loaded_mobilenet, photos, tmp_path, config, progress=False) == rows
+    assert (tmp_path / "records.csv").read_text() == before
+
+    monkeypatch.undo()
+    more = EvaluationConfig(methods=["advise", "gradcam", "layercam"], batch_size=2, method_limits={"layercam": 1})
+    extended = run_evaluation(loaded_mobilenet, photos, tmp_path, more, progress=False)
+    assert extended[: len(rows)] == rows
+    assert [row["image"] for row in extended[len(rows) :]] == [photos[0].name]
+    assert extended[-1]["method"] == "layercam"
+
+
+def test_shards_merge_into_the_unsharded_result(loaded_mobilenet, photos, tmp_path):
+    config = EvaluationConfig(methods=["gradcam", "advise"], batch_size=3)
+    whole = run_evaluation(loaded_mobilenet, photos, tmp_path / "whole", config, progress=False)
+    for index in (1, 2):
+        run_evaluation(loaded_mobilenet, shard(photos, index, 2), tmp_path / f"shard{index}", config, progress=False)
+    assert [r.name for r in shard(photos, 1, 2)] == [photos[0].name, photos[2].name]
+    count = merge_records(
+        [tmp_path / "shard1" / "records.csv", tmp_path / "shard2" / "records.csv"], tmp_path / "merged.csv"
+    )
+    merged = read_records(tmp_path / "merged.csv")
+    assert count == len(whole) == len(merged)
+    key = lambda row: (row["image"], row["method"], row["group"])  # noqa: E731
+    by_key = {key(row): row for row in whole}
+    for row in merged:
+        for metric in ("cs", "ad", "ssim", "fsim", "mse", "avx"):
+            assert float(row[metric]) == pytest.approx(float(by_key[key(row)][metric]), abs=1e-4)
+    with pytest.raises(ValueError, match="shard must be I/N"):
+        shard(photos, 3, 2)
+
+
+def test_evaluate_and_merge_commands(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("001_n01443537_goldfish.JPEG", "425_n02793495_barn.JPEG"):
+        shutil.copy(SAMPLES / name, folder / name)
+    for index in (1, 2):
+        run = ["evaluate", "--model", "mobilenet_v2", "--images", str(folder), "--methods", "gradcam,advise"]
+        assert main([*run, "--shard", f"{index}/2", "--out", str(tmp_path / f"s{index}"), "--quiet"]) == 0
+    assert main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(tmp_path / "all")]) == 0
+    out = capsys.readouterr().out
+    assert "ADVISE, auto group" in out and "Grad-CAM" in out
+    assert {row["image"] for row in read_records(tmp_path / "all" / "records.csv")} == {
+        "001_n01443537_goldfish.JPEG",
+        "425_n02793495_barn.JPEG",
+    }
+    with pytest.raises(SystemExit):
+        main(
+            ["evaluate", "--model", "mobilenet_v2", "--images", str(folder), "--methods", "gradcam,magic", "--out", "x"]
+        )
+    assert "unknown method(s) ['magic']" in capsys.readouterr().err

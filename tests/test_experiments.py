@@ -1,0 +1,156 @@
+"""Noise, randomisation and similarity: the sanity and robustness experiments."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from test_layer_advise import tiny_cnn, tiny_images
+
+from captum_advise.cli import main
+from captum_advise.data import PAPER_DENSITIES, labelled_folder, noise_generator, salt_and_pepper
+from captum_advise.experiments import (
+    SanityConfig,
+    cascading_randomization,
+    independent_randomization,
+    map_similarity,
+    randomizable_layers,
+    relu_options,
+    run_data_randomization,
+    run_parameter_randomization,
+    sanity_maps,
+    shapes_dataset,
+    summarize_similarity,
+)
+from captum_advise.models import LoadedModel, load_model
+from conftest import SHARED
+
+SAMPLES = SHARED / "assets" / "imagenet-samples"
+
+
+def test_salt_and_pepper_density_and_reproducibility():
+    images = torch.full((4, 3, 50, 50), 128, dtype=torch.uint8)
+    assert torch.equal(salt_and_pepper(images, 0.0), images)
+    noisy = salt_and_pepper(images, 0.2, torch.Generator().manual_seed(1))
+    salt, pepper = (noisy == 255).float().mean(), (noisy == 0).float().mean()
+    assert abs(float(salt) - 0.1) < 0.01 and abs(float(pepper) - 0.1) < 0.01
+    assert torch.equal(noisy, salt_and_pepper(images, 0.2, torch.Generator().manual_seed(1)))
+    assert torch.equal(
+        salt_and_pepper(images, 0.1, noise_generator("a.jpg", 0)),
+        salt_and_pepper(images, 0.1, noise_generator("a.jpg", 0)),
+    )
+    assert not torch.equal(
+        salt_and_pepper(images, 0.1, noise_generator("a.jpg", 0)),
+        salt_and_pepper(images, 0.1, noise_generator("b.jpg", 0)),
+    )
+    assert PAPER_DENSITIES == (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225)
+    with pytest.raises(ValueError, match="uint8"):
+        salt_and_pepper(images.float(), 0.1)
+
+
+def test_cascading_randomizes_exactly_the_top_k_layers_on_a_copy():
+    net = tiny_cnn()
+    original = copy.deepcopy(net.state_dict())
+    layers = randomizable_layers(net)
+    assert layers == ["6", "2", "0"]
+    for step, name, randomized in cascading_randomization(net, seed=3):
+        assert name == layers[step - 1]
+        changed = {
+            key.split(".")[0] for key, value in randomized.state_dict().items() if not torch.equal(value, original[key])
+        }
+        assert changed == set(layers[:step])
+    for step, name, randomized in independent_randomization(net, steps=2):
+        changed = {
+            key.split(".")[0] for key, value in randomized.state_dict().items() if not torch.equal(value, original[key])
+        }
+        assert changed == {name} and name == layers[step - 1]
+    assert all(torch.equal(value, original[key]) for key, value in net.state_dict().items())
+    first = [copy.deepcopy(m.state_dict()) for _, _, m in cascading_randomization(net, steps=1, seed=5)]
+    again = [copy.deepcopy(m.state_dict()) for _, _, m in cascading_randomization(net, steps=1, seed=5)]
+    assert all(torch.equal(first[0][k], again[0][k]) for k in first[0])
+
+
+def test_similarity_of_a_map_with_itself_is_one_and_with_its_negation_is_minus_one():
+    torch.manual_seed(0)
+    a = torch.rand(20, 20) - 0.5
+    assert map_similarity(a, a) == pytest.approx({"spearman_abs": 1.0, "spearman": 1.0, "ssim": 1.0})
+    assert map_similarity(a, -a)["spearman"] == pytest.approx(-1.0)
+    assert map_similarity(a, -a)["spearman_abs"] == pytest.approx(1.0)
+    assert map_similarity(a, torch.zeros(20, 20))["spearman"] == 0.0
+
+
+def test_sanity_maps_keep_the_sign_and_ablation_options_switch_relu():
+    net, images = tiny_cnn(), tiny_images()
+    for method in ("advise", "gradcam", "gradcampp", "layercam"):
+        maps = sanity_maps(method, net, net[1], images, torch.tensor([0, 1, 2]))
+        assert maps.shape == (3, 14, 14) and torch.isfinite(maps).all()
+    assert relu_options(["advise", "gradcam", "lime"], False) == {
+        "advise": {"relu_attributions": False},
+        "gradcam": {"relu": False},
+    }
+
+
+def test_randomizing_the_top_layers_lowers_grad_cam_similarity_on_mobilenet(mobilenet_v2, tmp_path):
+    loaded = LoadedModel(
+        mobilenet_v2, load_model("mobilenet_v2", "none").preset, "IMAGENET1K_V1", [str(c) for c in range(1000)]
+    )
+    records = labelled_folder(SAMPLES)[::200][:3]
+    before = copy.deepcopy(mobilenet_v2.state_dict())
+    config = SanityConfig(methods=["gradcam", "advise"], steps=4, seed=0)
+    rows = run_parameter_randomization(loaded, records, tmp_path, config, progress=False)
+    assert all(torch.equal(value, before[key]) for key, value in mobilenet_v2.state_dict().items())
+    summary = summarize_similarity(rows)
+    assert summary[(0, "none", "gradcam")]["spearman_abs"][0] == pytest.approx(1.0)
+    assert summary[(0, "none", "advise")]["ssim"][0] == pytest.approx(1.0)
+    by_step = {(step, method): measures for (step, _, method), measures in summary.items()}
+    assert [layer for (step, layer, method) in sorted(summary) if method == "gradcam"][:3] == [
+        "none",
+        "classifier.1",
+        "features.18.0",
+    ]
+    assert by_step[(4, "gradcam")]["spearman_abs"][0] < 0.9
+    assert (tmp_path / "sanity.png").stat().st_size > 10_000
+    again = run_parameter_randomization(loaded, records, tmp_path / "again", config, progress=False)
+    assert again == rows
+
+
+def test_shapes_task_and_data_randomization(tmp_path):
+    images, labels = shapes_dataset(30, seed=4)
+    assert images.shape == (30, 3, 32, 32) and set(labels.tolist()) == {0, 1, 2}
+    assert torch.equal(shapes_dataset(30, seed=4)[0], images)
+    result = run_data_randomization(tmp_path, ["gradcam"], train_count=600, test_count=8, epochs=6)
+    assert result.true_label_train_accuracy > 0.6  # chance: 1/3
+    assert result.true_label_test_accuracy > result.random_label_test_accuracy
+    assert len(result.rows) == 8 and (tmp_path / "data_randomization.csv").exists()
+
+
+def test_experiment_commands(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
+    common = ["--model", "mobilenet_v2", "--images", str(SAMPLES), "--limit", "2", "--quiet"]
+    assert (
+        main(
+            [
+                "ablate",
+                *common,
+                "--methods",
+                "gradcam",
+                "--densities",
+                "0,0.2",
+                "--relu",
+                "on",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
+    ablation = (tmp_path / "a" / "ablation.csv").read_text().splitlines()
+    assert len(ablation) == 3 and ablation[1].startswith("0.0,True,Grad-CAM")
+    assert main(["sanity", *common, "--methods", "gradcam", "--steps", "1", "--out", str(tmp_path / "s")]) == 0
+    assert "step   1 classifier.1" in capsys.readouterr().out
+    assert main(["sanity", *common, "--methods", "lime", "--out", str(tmp_path / "s")]) == 1
+    assert "unknown sanity method" in capsys.readouterr().err
+    for command in ("ablate", "sanity", "sanity-data", "evaluate", "merge"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])

@@ -1,0 +1,162 @@
+"""The AVX protocol's metrics on hand-computed cases."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import piq
+import pytest
+import torch
+
+from captum_advise.metrics import (
+    Scores,
+    apply_penalty,
+    average_drop,
+    avx,
+    class_sensitivity,
+    fsim_chromatic,
+    gaussian_taps,
+    hit,
+    mask_images,
+    normalized_mse,
+    passes_check,
+    ssim_volume,
+)
+
+
+def scores(ad, ssim, fsim, mse) -> Scores:
+    as_tensor = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    return Scores(as_tensor(ad), as_tensor(ssim), as_tensor(fsim), as_tensor(mse))
+
+
+def test_avx_is_the_harmonic_mean_of_the_four_scores():
+    values = avx(
+        scores(
+            [0.0, 0.5, 0.2, 0.3, 1.0], [1.0, 0.5, 0.8, 0.0, 0.9], [1.0, 0.5, 0.6, 0.7, 0.9], [0.0, 0.5, 0.1, 0.1, 0.1]
+        )
+    )
+    expected_third = 4 / (1 / 0.8 + 1 / 0.6 + 1 / 0.9 + 1 / 0.8)
+    torch.testing.assert_close(values, torch.tensor([1.0, 0.5, expected_third, 0.0, 0.0], dtype=torch.float64))
+
+
+def test_penalty_scales_when_the_maps_differ_and_zeroes_when_they_do_not():
+    raw = scores([0.2, 0.2, 0.2], [0.6, 0.6, 0.6], [0.7, 0.7, 0.7], [0.1, 0.1, 0.1])
+    hits = torch.tensor([True, False, False])
+    check = torch.tensor([False, True, False])
+    y = torch.tensor([0.9, 0.9, 0.9], dtype=torch.float64)
+    o = torch.tensor([0.5, 0.6, 0.6], dtype=torch.float64)
+    penalised = apply_penalty(raw, hits, check, y, o)
+    delta = 1 - 0.3
+    torch.testing.assert_close(penalised.ad, torch.tensor([0.2, 0.2 * delta, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(penalised.ssim, torch.tensor([0.6, 0.6 * delta, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(penalised.fsim, torch.tensor([0.7, 0.7 * delta, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(penalised.mse, torch.tensor([0.1, 0.1 * delta, 1.0], dtype=torch.float64))
+    assert avx(penalised)[2] == 0
+
+
+def test_binary_mask_rounds_at_one_half_and_soft_mask_scales():
+    images = torch.full((1, 3, 1, 6), 200, dtype=torch.uint8)
+    maps = torch.tensor([[[0.49, 0.5, 0.51, 1.02, -0.01, 0.25]]])
+    binary = mask_images(images, maps)
+    assert binary[0, :, 0].tolist() == [[0, 200, 200, 200, 0, 0]] * 3
+    soft = mask_images(images, maps, "soft")
+    assert soft[0, 0, 0].tolist() == [98, 100, 102, 200, 0, 50]
+    with pytest.raises(ValueError, match="uint8"):
+        mask_images(images.float(), maps)
+
+
+def test_class_sensitivity_and_check():
+    first = torch.tensor(
+        [[[1.0, 2.0, 3.0, 4.0]], [[1.0, 2.0, 3.0, 4.0]], [[1.0, 2.0, 3.0, 4.0]], [[0.0, 1.0, 0.0, 1.0]]]
+    )
+    second = torch.tensor(
+        [[[2.0, 4.0, 6.0, 8.0]], [[4.0, 3.0, 2.0, 1.0]], [[5.0, 5.0, 5.0, 5.0]], [[1.0, 1.0, 0.0, 0.0]]]
+    )
+    cs = class_sensitivity(first, second)
+    torch.testing.assert_close(cs, torch.tensor([1.0, -1.0, 0.0, 0.0], dtype=torch.float64))
+    assert passes_check(torch.tensor([0.55, -0.55, 0.56, 0.5]), 0.55).tolist() == [True, True, False, True]
+    assert passes_check(torch.tensor([0.55]), 0.5).tolist() == [False]
+
+
+def test_hit_and_average_drop():
+    original = torch.tensor([[0.6, 0.3, 0.1], [0.5, 0.4, 0.1]])
+    masked = torch.tensor([[0.2, 0.7, 0.1], [0.1, 0.2, 0.7]])
+    predicted = torch.tensor([0, 0])
+    assert hit(masked, predicted, k=1).tolist() == [False, False]
+    assert hit(masked, predicted, k=2).tolist() == [True, False]
+    ad, y, o = average_drop(original, masked, predicted)
+    torch.testing.assert_close(o, torch.tensor([0.7, 0.7], dtype=torch.float64))
+    torch.testing.assert_close(ad, torch.tensor([0.0, 0.0], dtype=torch.float64))
+    ad_target, _, o_target = average_drop(original, masked, predicted, o="target")
+    torch.testing.assert_close(ad_target, torch.tensor([(0.6 - 0.2) / 0.6, (0.5 - 0.1) / 0.5], dtype=torch.float64))
+    torch.testing.assert_close(o_target, torch.tensor([0.2, 0.1], dtype=torch.float64))
+    torch.testing.assert_close(y, torch.tensor([0.6, 0.5], dtype=torch.float64))
+
+
+def test_mse_on_a_hand_example():
+    reference = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
+    image = reference.clone()
+    image[0, 0, 0, 0] = 255
+    torch.testing.assert_close(normalized_mse(image, reference), torch.tensor([1 / 12], dtype=torch.float64))
+
+
+def direct_ssim(x: torch.Tensor, y: torch.Tensor) -> float:
+    """MATLAB's 3-D SSIM by explicit sums over the 11 x 11 x 11 window, edges replicated."""
+    taps = gaussian_taps().tolist()
+    radius = len(taps) // 2
+    depth, height, width = x.shape
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    total = 0.0
+    for d, i, j in itertools.product(range(depth), range(height), range(width)):
+        moments = [0.0] * 5
+        for a, b, c in itertools.product(range(-radius, radius + 1), repeat=3):
+            weight = taps[a + radius] * taps[b + radius] * taps[c + radius]
+            p = (min(max(d + a, 0), depth - 1), min(max(i + b, 0), height - 1), min(max(j + c, 0), width - 1))
+            u, v = float(x[p]), float(y[p])
+            for k, value in enumerate((u, v, u * u, v * v, u * v)):
+                moments[k] += weight * value
+        mx, my, xx, yy, xy = moments
+        sx, sy, sxy = xx - mx * mx, yy - my * my, xy - mx * my
+        total += ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sx + sy + c2))
+    return total / (depth * height * width)
+
+
+def test_ssim_is_matlabs_3d_ssim_on_a_tiny_volume():
+    assert len(gaussian_taps()) == 11
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randint(0, 256, (3, 5, 6), generator=generator, dtype=torch.uint8)
+    y = torch.where(torch.rand(3, 5, 6, generator=generator) < 0.5, x, 0).to(torch.uint8)
+    got = ssim_volume(y[None], x[None])
+    assert math.isclose(float(got), direct_ssim(y.double(), x.double()), rel_tol=1e-12)
+    assert float(ssim_volume(x[None], x[None])) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_ssim_mixes_channels_unlike_per_channel_ssim():
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randint(0, 256, (1, 3, 12, 12), generator=generator, dtype=torch.uint8)
+    y = x.clone()
+    y[:, 0] = 0
+    volume = float(ssim_volume(y, x))
+    per_channel = (
+        sum(
+            float(ssim_volume(y[:, c : c + 1].expand(1, 3, 12, 12), x[:, c : c + 1].expand(1, 3, 12, 12)))
+            for c in range(3)
+        )
+        / 3
+    )
+    assert abs(volume - per_channel) > 1e-3
+
+
+def test_fsim_chromatic_on_a_fixed_pair():
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.randint(0, 256, (1, 3, 64, 64), generator=generator, dtype=torch.uint8)
+    masked = reference.clone()
+    masked[..., 32:] = 0
+    assert float(fsim_chromatic(reference, reference)) == pytest.approx(1.0, abs=1e-6)
+    value = fsim_chromatic(masked, reference)
+    # float32 agrees with piq's float64 FSIMc to 1e-6.
+    exact = piq.fsim(masked.double(), reference.double(), data_range=255.0, chromatic=True)
+    assert float(value) == pytest.approx(float(exact), abs=1e-6)
+    assert 0.3 < float(value) < 0.7
+    assert float(fsim_chromatic(reference, masked)) == pytest.approx(float(value), abs=1e-6)
