@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 import torch
-from conftest import SHARED
 from test_layer_advise import tiny_cnn
 
 from captum_advise.cli import main
@@ -24,6 +23,7 @@ from captum_advise.evaluation import (
 )
 from captum_advise.evaluation import runner as runner_module
 from captum_advise.models import LoadedModel, load_model
+from conftest import SHARED
 
 SAMPLES = SHARED / "assets" / "imagenet-samples"
 
@@ -127,6 +127,12 @@ def test_shards_merge_into_the_unsharded_result(loaded_mobilenet, photos, tmp_pa
             assert float(row[metric]) == pytest.approx(float(by_key[key(row)][metric]), abs=1e-4)
     with pytest.raises(ValueError, match="shard must be I/N"):
         shard(photos, 3, 2)
+
+
+def test_random_weights_are_flagged_in_the_summary(photos, tmp_path):
+    loaded = load_model("mobilenet_v2", "none")
+    run_evaluation(loaded, photos[:1], tmp_path, EvaluationConfig(methods=["gradcam"]), progress=False)
+    assert (tmp_path / "summary.md").read_text().startswith("**RANDOM WEIGHTS")
 
 
 def test_evaluate_and_merge_commands(monkeypatch, tmp_path, capsys):

@@ -8,13 +8,13 @@ import urllib.error
 import pytest
 import torch
 import torchvision
-from conftest import SHARED
 from PIL import Image
 
 from captum_advise import LayerADVISE
 from captum_advise.cli import main
 from captum_advise.data import ImageReadError, embedded_photos, labelled_folder, read_image, unlabelled_folder
 from captum_advise.models import PRESETS, WeightsUnavailableError, load_model, resolve_layer
+from conftest import SHARED
 
 TORCH_HOME = SHARED / "assets" / "torch-home"
 SAMPLES = SHARED / "assets" / "imagenet-samples"

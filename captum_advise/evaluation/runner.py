@@ -170,5 +170,6 @@ def run_evaluation(
             append_records(path, rows)
             bar.update(len(chunk))
     all_rows = read_records(path)
-    (out / "summary.md").write_text(summary_table(all_rows))
+    warning = "**RANDOM WEIGHTS: these numbers describe an untrained network.**\n\n" if loaded.random_weights else ""
+    (out / "summary.md").write_text(warning + summary_table(all_rows))
     return all_rows
