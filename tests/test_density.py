@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from reference_ssvkernel import ssvkernel
 from scipy.signal import find_peaks
 
 from captum_advise.density import KDEResult, adaptive_kde, count_peaks
+from captum_advise.density.stiffness_search import golden_section_search
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,22 @@ def test_matches_line_by_line_port_on_fresh_inputs():
         assert reference is not None
         np.testing.assert_allclose(result.density[row].numpy(), reference[0], rtol=0, atol=1e-9 * reference[0].max())
         assert int(count_peaks(result.density[row : row + 1])[0]) == len(find_peaks(reference[0])[0])
+
+
+@pytest.mark.parametrize("search", ["numba", "tensor"])
+def test_mass_beyond_the_grid_gives_the_references_nan_density_not_an_error(search, monkeypatch):
+    # Two values just below 1, all others above it (a noisy MobileNetV2 unit): every kernel's mass
+    # falls past the grid's end and the reference normalises 0 by 0. MATLAB gives NaN; so must we.
+    if search == "tensor":
+        kde_module = importlib.import_module("captum_advise.density.adaptive_kde")
+        monkeypatch.setattr(kde_module, "golden_section_search_numba", golden_section_search)
+    unit = np.array([0.9922, 0.99265] + [2.0] * 47)
+    result = adaptive_kde(torch.tensor(unit[None]))
+    with np.errstate(invalid="ignore"):
+        reference = ssvkernel(unit, np.linspace(0, 1, 49))
+    assert bool(result.valid[0]) and np.isnan(reference[0]).all() and torch.isnan(result.density).all()
+    np.testing.assert_allclose(result.bandwidth[0].numpy(), reference[1], rtol=1e-9)
+    assert count_peaks(result.density).tolist() == [0]
 
 
 def test_dead_unit_is_valid_and_has_no_peak():

@@ -31,7 +31,9 @@ class KDEResult(NamedTuple):
 
     Attributes:
         density: (K, G) float64 density of each unit on the evaluation grid; NaN rows where
-            ``valid`` is False.
+            ``valid`` is False, and where the reference's own result is NaN (its normalisation
+            divides 0 by 0 when all kernel mass lies beyond the grid, e.g. two values just below
+            1 and the rest above it). Such rows count 0 peaks.
         bandwidth: (K, G) float64 local kernel bandwidths on the grid; NaN rows where ``valid`` is
             False.
         valid: (K,) bool, False where the reference's estimate is empty (fewer than two samples in

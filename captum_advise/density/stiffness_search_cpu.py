@@ -29,7 +29,7 @@ BLOCK = 16
 NEGLIGIBLE = 1e-18
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _bandwidth_classes(ratios, widths, g, optwv, klass):
     n_widths, length = ratios.shape
     for k in range(length):
@@ -53,13 +53,13 @@ def _bandwidth_classes(ratios, widths, g, optwv, klass):
             klass[k] = last
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _gauss_column(sq_lag, width, column):
     for d in range(sq_lag.shape[0]):
         column[d] = math.exp(-sq_lag[d] / 2 / width**2) / (SQRT_2PI * width)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, optwp):
     n_widths = widths.shape[0]
     length = optwv.shape[0]
@@ -88,7 +88,7 @@ def _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, optwp):
         optwp[k] = num[k] / den[k]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _balloon(dt, mass, optwp, yv):
     length = mass.shape[0]
     factor = np.empty(length)
@@ -131,7 +131,7 @@ def _balloon(dt, mass, optwp, yv):
         yv[k] /= SQRT_2PI * optwp[k]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _cost(y_hist, ratios, widths, dt, sq_lag, g, optwv, klass, table, optwp, yv):
     length = y_hist.shape[0]
     _bandwidth_classes(ratios, widths, g, optwv, klass)
@@ -149,7 +149,7 @@ def _cost(y_hist, ratios, widths, dt, sq_lag, g, optwv, klass, table, optwp, yv)
     return cost
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _search_unit(y_hist, optws, widths, grid, dt, yopt, optw_out):
     length = y_hist.shape[0]
     n_widths = widths.shape[0]
@@ -194,7 +194,7 @@ def _search_unit(y_hist, optws, widths, grid, dt, yopt, optw_out):
         optw_out[i] = optwp[i]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def golden_section_search_cpu(y_hist, optws, widths, grid, dt, lengths):
     """Numpy arrays as in ``SearchProblem`` (``lengths`` (B,) instead of a mask); returns ``(yopt, optwp)``."""
     batch, padded = y_hist.shape
