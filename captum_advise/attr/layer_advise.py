@@ -210,11 +210,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, True, second_target
         )
         weights = grad_cam_weights(state.gradients)
-        peak_values = state.relevance.unique()
-        signed = group_maps(state.activations, weights, state.relevance, peak_values)
-        evidence = group_evidence(signed)
-        kept = maps_vary(torch.relu(signed))
-        auto = _auto_choice(evidence, kept)
+        peak_values, signed, evidence, kept, auto = _peak_groups(state.activations, weights, state.relevance)
         shown = torch.relu(signed) if relu_attributions else signed
         second = None
         if state.second_gradients is not None:
@@ -303,9 +299,17 @@ def _auto_choice(evidence: Tensor, kept: Tensor) -> Tensor:
     return torch.where(torch.isfinite(candidates.gather(1, best.unsqueeze(1)).squeeze(1)), best, -1)
 
 
-def _auto_group_maps(activations: Tensor, weights: Tensor, relevance: Tensor) -> Tensor:
+def _peak_groups(activations: Tensor, weights: Tensor, relevance: Tensor) -> tuple[Tensor, ...]:
+    """The peak counts present (P,), their signed maps (N, P, U, V), evidence and kept flags (N, P),
+    and the auto group's index (N,)."""
     peak_values = relevance.unique()
     signed = group_maps(activations, weights, relevance, peak_values)
-    choice = _auto_choice(group_evidence(signed), maps_vary(torch.relu(signed)))
+    evidence = group_evidence(signed)
+    kept = maps_vary(torch.relu(signed))
+    return peak_values, signed, evidence, kept, _auto_choice(evidence, kept)
+
+
+def _auto_group_maps(activations: Tensor, weights: Tensor, relevance: Tensor) -> Tensor:
+    _, signed, _, _, choice = _peak_groups(activations, weights, relevance)
     picked = signed.gather(1, choice.clamp(min=0).view(-1, 1, 1, 1).expand(-1, 1, *signed.shape[2:]))
     return torch.where((choice >= 0).view(-1, 1, 1, 1), picked, 0)

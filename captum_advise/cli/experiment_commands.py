@@ -39,6 +39,13 @@ def _images(folder: Path, limit: int | None, every: int = 1):
     return records
 
 
+def _add_image_arguments(parser: argparse.ArgumentParser, default_limit: int) -> None:
+    """--images, --limit, --every: which photos of a folder an experiment uses."""
+    parser.add_argument("--images", type=Path, required=True, help="image folder")
+    parser.add_argument("--limit", type=int, default=default_limit, help=f"first N images [default: {default_limit}]")
+    parser.add_argument("--every", type=int, default=1, help="take every K-th image of the folder [default: 1]")
+
+
 def add_ablate_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "ablate",
@@ -47,9 +54,7 @@ def add_ablate_command(commands: argparse._SubParsersAction) -> None:
         "with and without the ReLU on the maps. Writes ablation.csv, ablation.png and an evaluation per setting.",
     )
     add_model_arguments(parser)
-    parser.add_argument("--images", type=Path, required=True, help="image folder")
-    parser.add_argument("--limit", type=int, default=20, help="first N images [default: 20]")
-    parser.add_argument("--every", type=int, default=1, help="take every K-th image of the folder [default: 1]")
+    _add_image_arguments(parser, default_limit=20)
     parser.add_argument(
         "--methods",
         type=method_list,
@@ -76,9 +81,7 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
         "Writes sanity.csv and sanity.png.",
     )
     add_model_arguments(parser)
-    parser.add_argument("--images", type=Path, required=True, help="image folder")
-    parser.add_argument("--limit", type=int, default=8, help="first N images [default: 8]")
-    parser.add_argument("--every", type=int, default=1, help="take every K-th image of the folder [default: 1]")
+    _add_image_arguments(parser, default_limit=8)
     parser.add_argument("--methods", default=",".join(SANITY_METHODS), help=f"[default: {','.join(SANITY_METHODS)}]")
     parser.add_argument("--mode", choices=("cascading", "independent"), default="cascading")
     parser.add_argument("--steps", type=int, help="layers from the top [default: all]")

@@ -140,7 +140,7 @@ def run_evaluation(
             images = torch.stack([_network_image(loaded, record, config) for record, _ in chunk]).to(config.device)
             inputs = preprocessor.normalize(images)
             with torch.no_grad():
-                probabilities = torch.softmax(model(inputs), dim=1)
+                probabilities = classify(images)
             top2 = probabilities.topk(2, dim=1).indices
             rows = []
             for name, method in methods.items():
