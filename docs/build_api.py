@@ -15,6 +15,7 @@ from pathlib import Path
 PACKAGES = [
     "captum_advise.attr",
     "captum_advise.density",
+    "captum_advise.imresize",
     "captum_advise.models",
     "captum_advise.data",
     "captum_advise.pipeline",

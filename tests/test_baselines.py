@@ -7,16 +7,19 @@ import torch
 from test_layer_advise import model_state, tiny_cnn, tiny_images
 
 from captum_advise import LayerADVISE
-from captum_advise.attr import min_max_normalize
+from captum_advise.attr import min_max_normalize, normalize_and_resize
 from captum_advise.baselines import (
     CAM_CLASSES,
     AdviseMethod,
     GradCamLibraryMethod,
     LimeMethod,
+    TreeSurrogate,
     build_method,
     explain_batch,
     superpixels,
+    top_superpixel_mask,
 )
+from captum_advise.imresize import upsample_maps
 
 
 @pytest.mark.parametrize("name", sorted(CAM_CLASSES))
@@ -38,6 +41,18 @@ def test_grad_cam_equals_advise_with_all_units_normalised_the_same_way():
     theirs = GradCamLibraryMethod("gradcam")(net, net[1], images, targets)
     # pytorch-grad-cam: ReLU, min-max (twice, each with a 1e-7 guard), cv2's bilinear resize (identity here).
     torch.testing.assert_close(theirs, min_max_normalize(ours[:, 0]), rtol=1e-4, atol=1e-5)
+
+
+def test_library_maps_are_normalised_at_the_layer_then_upsampled_with_matlabs_bicubic():
+    net, images = tiny_cnn(), tiny_images()  # net[2] is a stride-2 convolution: 6 x 6 maps for 14 x 14 inputs
+    targets = torch.tensor([0, 3, 4])
+    at_layer = torch.relu(LayerADVISE(net, net[2]).attribute(images, target=targets, peaks="all"))[:, 0]
+    expected = upsample_maps(min_max_normalize(at_layer), (14, 14))
+    theirs = GradCamLibraryMethod("gradcam")(net, net[2], images, targets)
+    torch.testing.assert_close(theirs, expected, rtol=1e-4, atol=1e-5)
+    torch_bicubic = GradCamLibraryMethod("gradcam", upsample="bicubic")(net, net[2], images, targets)
+    torch.testing.assert_close(torch_bicubic, normalize_and_resize(at_layer, (14, 14), "bicubic"), rtol=1e-4, atol=1e-5)
+    assert (theirs - torch_bicubic).abs().max() > 1e-3
 
 
 def test_grad_cam_library_checks_the_target_count_and_releases_hooks_on_error():
@@ -105,3 +120,39 @@ def test_registry_builds_every_method_and_single_map_methods_explain_two_classes
     assert [len(maps) for maps in result.maps] == [1, 1, 1]
     direct = GradCamLibraryMethod("layercam")(net, net[1], images, torch.tensor([1, 2, 3]))
     torch.testing.assert_close(torch.cat(result.second_maps), direct)
+
+
+def test_lime_mask_follows_the_segments_device_whatever_the_importances_device():
+    """The surrogate's importances come back on the CPU while the segments live with the model (CUDA)."""
+    segments = torch.tensor([[0, 0, 1], [2, 2, 1]])
+    importance = torch.tensor([[0.1, 0.7, 0.3]])
+    mask = top_superpixel_mask(segments.to("meta"), importance, 2)
+    assert mask.device.type == "meta" and mask.shape == (2, 3) and mask.dtype == torch.float32
+    assert top_superpixel_mask(segments, importance, 2).tolist() == [[0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]
+
+
+def test_lime_defaults_are_imagelimes_and_the_tree_surrogate_ranks_by_importance():
+    method = LimeMethod()
+    assert (method.n_samples, method.n_segments, method.top_superpixels, method.surrogate) == (2048, 49, 5, "tree")
+    assert method.cs_of == "masked_images" and GradCamLibraryMethod("gradcam").cs_of == "maps"
+    with pytest.raises(ValueError, match="surrogate"):
+        LimeMethod(surrogate="forest")
+    # A target that depends only on feature 2 (and a little on 0): the tree ranks 2 first, then 0.
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 2, (200, 4), generator=generator).float()
+    y = 3 * x[:, 2] + 0.5 * x[:, 0]
+    tree = TreeSurrogate()
+    tree.fit(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y, torch.ones(200)), batch_size=64))
+    importance = tree.representation()
+    assert importance.shape == (1, 4) and importance[0].argsort(descending=True)[:2].tolist() == [2, 0]
+    torch.testing.assert_close(tree(x[:3]), y[:3].double())
+
+
+def test_lime_linear_surrogate_is_an_option():
+    net = tiny_cnn()
+    torch.manual_seed(0)
+    uint8 = (torch.rand(1, 3, 4, 4) * 255).to(torch.uint8).repeat_interleave(7, dim=2).repeat_interleave(7, dim=3)
+    maps = LimeMethod(images=uint8, n_samples=40, n_segments=16, top_superpixels=3, surrogate="linear")(
+        net, net[1], uint8.float() / 255, torch.tensor([1])
+    )
+    assert maps.shape == (1, 28, 28) and maps.sum() == 3 * 49

@@ -13,6 +13,7 @@ from torch import nn
 
 from captum_advise import LayerADVISE, adaptive_kde, count_peaks
 from captum_advise.attr import flatten_column_major
+from captum_advise.imresize import resize_weights
 
 
 def tiny_cnn() -> nn.Sequential:
@@ -98,17 +99,21 @@ def test_absent_peak_count_gives_zeros_and_relu_can_be_turned_off():
     torch.testing.assert_close(rectified, torch.relu(signed))
 
 
-def test_interpolate_min_max_normalises_then_resizes_bicubic():
+def test_interpolate_min_max_normalises_then_resizes_with_matlabs_bicubic():
     net, images = tiny_cnn(), tiny_images()
     explanation = LayerADVISE(net, net[1]).explain(images)
     resized = explanation.interpolate((20, 20))
+    torch_resized = explanation.interpolate((20, 20), "bicubic")
+    weights = resize_weights(14, 20)
     for n, groups in enumerate(explanation.groups):
         assert resized[n].shape == (len(groups), 20, 20)
         for index, group in enumerate(groups):
             low, high = group.attribution.min(), group.attribution.max()
-            normalised = ((group.attribution - low) / (high - low))[None, None]
-            expected = torch.nn.functional.interpolate(normalised, (20, 20), mode="bicubic")[0, 0]
+            normalised = (group.attribution - low) / (high - low)
+            expected = (weights @ normalised.double() @ weights.T).float()
             torch.testing.assert_close(resized[n][index], expected)
+            torch_expected = torch.nn.functional.interpolate(normalised[None, None], (20, 20), mode="bicubic")
+            torch.testing.assert_close(torch_resized[n][index], torch_expected[0, 0])
 
 
 def test_layer_input_equals_previous_layer_output():

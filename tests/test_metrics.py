@@ -9,6 +9,7 @@ import piq
 import pytest
 import torch
 
+from captum_advise.evaluation import score_maps
 from captum_advise.metrics import (
     Scores,
     apply_penalty,
@@ -21,6 +22,7 @@ from captum_advise.metrics import (
     mask_images,
     normalized_mse,
     passes_check,
+    recorded_cs,
     ssim_volume,
 )
 
@@ -66,7 +68,7 @@ def test_binary_mask_rounds_at_one_half_and_soft_mask_scales():
         mask_images(images.float(), maps)
 
 
-def test_class_sensitivity_and_check():
+def test_class_sensitivity_is_raw_and_the_check_is_decided_before_nan_becomes_zero():
     first = torch.tensor(
         [[[1.0, 2.0, 3.0, 4.0]], [[1.0, 2.0, 3.0, 4.0]], [[1.0, 2.0, 3.0, 4.0]], [[0.0, 1.0, 0.0, 1.0]]]
     )
@@ -74,9 +76,70 @@ def test_class_sensitivity_and_check():
         [[[2.0, 4.0, 6.0, 8.0]], [[4.0, 3.0, 2.0, 1.0]], [[5.0, 5.0, 5.0, 5.0]], [[1.0, 1.0, 0.0, 0.0]]]
     )
     cs = class_sensitivity(first, second)
-    torch.testing.assert_close(cs, torch.tensor([1.0, -1.0, 0.0, 0.0], dtype=torch.float64))
+    # Spec §5: corr2 of a constant map is NaN; check = (-tau <= R <= tau) on that raw R, so NaN fails ...
+    assert cs[:2].tolist() == [1.0, -1.0] and math.isnan(cs[2]) and cs[3] == 0.0
+    assert passes_check(cs, 0.55).tolist() == [False, False, False, True]
+    # ... and only the recorded CS turns NaN into 0.
+    assert recorded_cs(cs).tolist() == [1.0, -1.0, 0.0, 0.0]
     assert passes_check(torch.tensor([0.55, -0.55, 0.56, 0.5]), 0.55).tolist() == [True, True, False, True]
     assert passes_check(torch.tensor([0.55]), 0.5).tolist() == [False]
+
+
+def _two_state_classifier(bright: list[float], dark: list[float]):
+    """A classifier of 10 classes that answers ``bright`` for images with mean > 100 and ``dark`` otherwise."""
+
+    def classify(images: torch.Tensor) -> torch.Tensor:
+        is_bright = images.double().flatten(1).mean(dim=1) > 100
+        return torch.where(is_bright.unsqueeze(1), torch.tensor(bright), torch.tensor(dark)).double()
+
+    return classify
+
+
+def test_a_constant_c2_map_fails_the_check_so_a_miss_gets_the_full_penalty():
+    """A 1-unit group whose c2 map is constant, on an image the mask makes miss: AVX 0, as the reference."""
+    images = torch.full((1, 3, 8, 8), 200, dtype=torch.uint8)
+    bright = [0.5, 0.2, 0.1, 0.05, 0.05, 0.04, 0.03, 0.02, 0.01, 0.0]
+    dark = [0.0, 0.3, 0.2, 0.15, 0.15, 0.1, 0.05, 0.03, 0.01, 0.01]  # class 0 falls out of the top 5
+    classify = _two_state_classifier(bright, dark)
+    probabilities = classify(images)
+    first = torch.zeros(1, 8, 8)
+    first[0, :2, :2] = 1.0  # keeps 4 of 64 pixels: the masked image is dark
+    constant = torch.zeros(1, 8, 8)
+    result = score_maps(classify, images, probabilities, torch.tensor([0]), torch.tensor([0]), first, constant)
+    assert result["hit"].tolist() == [0.0]
+    assert result["cs"].tolist() == [0.0] and result["check"].tolist() == [0.0]
+    assert result["ad"].tolist() == [1.0] and result["ssim"].tolist() == [0.0] and result["mse"].tolist() == [1.0]
+    assert result["avx"].tolist() == [0.0]
+    # A c2 map that does vary and is uncorrelated passes the check: the mild delta-scaling, AVX > 0.
+    varied = torch.zeros(1, 8, 8)
+    varied[0, 6:, :] = 1.0
+    mild = score_maps(classify, images, probabilities, torch.tensor([0]), torch.tensor([0]), first, varied)
+    assert mild["check"].tolist() == [1.0] and abs(float(mild["cs"][0])) <= 0.55
+    delta = 1 - abs(0.5 - 0.3)
+    assert float(mild["ad"][0]) == pytest.approx(delta * (0.5 - 0.3) / 0.5)
+    assert float(mild["avx"][0]) > 0
+
+
+def test_lime_cs_correlates_the_masked_rgb_images_not_the_masks():
+    generator = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (1, 3, 6, 6), generator=generator, dtype=torch.uint8)
+    first = torch.zeros(1, 6, 6)
+    first[0, :3] = 1.0
+    second = torch.zeros(1, 6, 6)
+    second[0, 2:5] = 1.0
+    classify = _two_state_classifier([0.6, 0.4], [0.6, 0.4])
+    probabilities = classify(images)
+    on_images = score_maps(
+        classify, images, probabilities, torch.tensor([0]), torch.tensor([0]), first, second, cs_of="masked_images"
+    )
+    masked_first = torch.where(first.bool(), images[0], 0).double().flatten()
+    masked_second = torch.where(second.bool(), images[0], 0).double().flatten()
+    expected = float(torch.corrcoef(torch.stack([masked_first, masked_second]))[0, 1])
+    assert float(on_images["cs"][0]) == pytest.approx(expected, abs=1e-12)
+    on_maps = score_maps(classify, images, probabilities, torch.tensor([0]), torch.tensor([0]), first, second)
+    mask_correlation = float(torch.corrcoef(torch.stack([first.flatten(), second.flatten()]).double())[0, 1])
+    assert float(on_maps["cs"][0]) == pytest.approx(mask_correlation, abs=1e-12)
+    assert abs(expected - mask_correlation) > 0.05
 
 
 def test_hit_and_average_drop():
@@ -85,6 +148,7 @@ def test_hit_and_average_drop():
     predicted = torch.tensor([0, 0])
     assert hit(masked, predicted, k=1).tolist() == [False, False]
     assert hit(masked, predicted, k=2).tolist() == [True, False]
+    assert hit(masked, predicted).tolist() == [True, True]  # k = 5 > 3 classes: every class is in the top 5
     ad, y, o = average_drop(original, masked, predicted)
     torch.testing.assert_close(o, torch.tensor([0.7, 0.7], dtype=torch.float64))
     torch.testing.assert_close(ad, torch.tensor([0.0, 0.0], dtype=torch.float64))

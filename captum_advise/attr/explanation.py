@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from captum.attr import LayerAttribution
 from torch import Tensor
+
+from captum_advise.imresize import UpsampleMode, upsample_maps
 
 __all__ = ["ADVISEExplanation", "PeakGroup", "min_max_normalize", "normalize_and_resize"]
 
@@ -77,14 +78,15 @@ class ADVISEExplanation:
         raise KeyError(f"example {example} has no kept group with {peaks} peaks; it has {self.peak_counts[example]}")
 
     def interpolate(
-        self, size: tuple[int, int], interpolate_mode: str = "bicubic", second: bool = False
+        self, size: tuple[int, int], interpolate_mode: UpsampleMode = "matlab_bicubic", second: bool = False
     ) -> list[Tensor]:
         """Each example's group maps, min-max normalised, then resized to the input's size (spec §4 step 4).
 
         Args:
             size: (H, W), the input's spatial size.
-            interpolate_mode: passed to ``LayerAttribution.interpolate``; the reference is bicubic,
-                whose values may overshoot [0, 1] slightly.
+            interpolate_mode: ``"matlab_bicubic"`` (the reference: MATLAB's ``imresize``, Keys'
+                a = -0.5, mirrored edges), or torch's ``"bicubic"`` / ``"bilinear"`` (as
+                ``LayerAttribution.interpolate``); bicubic values may overshoot [0, 1] slightly.
             second: the maps for the second target instead (``explain(second_target=...)``).
 
         Returns:
@@ -102,11 +104,13 @@ class ADVISEExplanation:
             resized.append(normalize_and_resize(torch.stack(maps), size, interpolate_mode))
         return resized
 
-    def interpolate_grad_cam(self, size: tuple[int, int], interpolate_mode: str = "bicubic") -> Tensor:
+    def interpolate_grad_cam(self, size: tuple[int, int], interpolate_mode: UpsampleMode = "matlab_bicubic") -> Tensor:
         """(N, H, W) the all-units maps, normalised and resized as :meth:`interpolate` does."""
         return normalize_and_resize(self.grad_cam, size, interpolate_mode)
 
 
-def normalize_and_resize(maps: Tensor, size: tuple[int, int], interpolate_mode: str = "bicubic") -> Tensor:
+def normalize_and_resize(
+    maps: Tensor, size: tuple[int, int], interpolate_mode: UpsampleMode = "matlab_bicubic"
+) -> Tensor:
     """(G, U, V) maps -> (G, H, W): min-max normalised at layer resolution, then resized (spec §4 step 4)."""
-    return LayerAttribution.interpolate(min_max_normalize(maps).unsqueeze(1), size, interpolate_mode)[:, 0]
+    return upsample_maps(min_max_normalize(maps), size, interpolate_mode)

@@ -3,7 +3,7 @@
 from captum_advise.baselines.advise import AdviseMethod
 from captum_advise.baselines.explanations import Explanations, MapVariant, SingleMapMethod, explain_two_classes
 from captum_advise.baselines.grad_cam_library import CAM_CLASSES, GradCamLibraryMethod
-from captum_advise.baselines.lime import LimeMethod, superpixels
+from captum_advise.baselines.lime import LimeMethod, TreeSurrogate, superpixels, top_superpixel_mask
 from captum_advise.baselines.registry import METHOD_NAMES, build_method, explain_batch
 
 __all__ = [
@@ -15,8 +15,10 @@ __all__ = [
     "LimeMethod",
     "MapVariant",
     "SingleMapMethod",
+    "TreeSurrogate",
     "build_method",
     "explain_batch",
     "explain_two_classes",
     "superpixels",
+    "top_superpixel_mask",
 ]

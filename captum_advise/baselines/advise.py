@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
 from captum_advise.baselines.explanations import Explanations, MapVariant
+from captum_advise.imresize import UpsampleMode
 
 __all__ = ["AdviseMethod"]
 
@@ -22,6 +23,7 @@ class AdviseMethod:
     Attributes:
         value_range, density_of, score, n_bandwidths: options of :class:`LayerADVISE`.
         relu_attributions: False keeps the groups' negative values (the noise ablation).
+        upsample: ``"matlab_bicubic"`` (reference) or torch's ``"bicubic"`` / ``"bilinear"``.
     """
 
     name: str = "advise"
@@ -30,6 +32,7 @@ class AdviseMethod:
     score: Literal["softmax", "logit"] = "softmax"
     n_bandwidths: int = 10
     relu_attributions: bool = True
+    upsample: UpsampleMode = "matlab_bicubic"
 
     def explain_batch(
         self, model: nn.Module, layer: nn.Module, inputs: Tensor, first: Tensor, second: Tensor
@@ -48,8 +51,8 @@ class AdviseMethod:
             inputs, target=first, second_target=second, relu_attributions=self.relu_attributions
         )
         size = tuple(inputs.shape[-2:])
-        first_maps = explanation.interpolate(size)
-        second_maps = explanation.interpolate(size, second=True)
+        first_maps = explanation.interpolate(size, self.upsample)
+        second_maps = explanation.interpolate(size, self.upsample, second=True)
         seconds = time.perf_counter() - start
 
         maps, seconds_maps, variants = [], [], []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from torch import Tensor, nn
 
@@ -38,18 +38,25 @@ class Explanations:
         second_maps: per image, (G_n, H, W) maps of the same variants for the second class c2.
         variants: per image, what each of its G_n maps is.
         seconds: wall time spent computing all of the batch's maps (both classes).
+        cs_of: what the protocol's CS correlates for this method: the two ``"maps"``, or the two
+            ``"masked_images"`` (LIME, as the reference scores it).
     """
 
     maps: list[Tensor]
     second_maps: list[Tensor]
     variants: list[list[MapVariant]]
     seconds: float
+    cs_of: Literal["maps", "masked_images"] = "maps"
 
 
 class SingleMapMethod(Protocol):
-    """A method with one map per image and class: (model, layer, inputs, targets) -> (N, H, W) in [0, 1]."""
+    """A method with one map per image and class: (model, layer, inputs, targets) -> (N, H, W) in [0, 1].
+
+    ``cs_of`` says what the protocol's CS correlates for it (see :class:`Explanations`).
+    """
 
     name: str
+    cs_of: Literal["maps", "masked_images"]
 
     def __call__(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor: ...
 
@@ -67,4 +74,5 @@ def explain_two_classes(
         second_maps=[maps.unsqueeze(0) for maps in second_maps],
         variants=[[MapVariant(method.name)] for _ in range(inputs.shape[0])],
         seconds=seconds,
+        cs_of=method.cs_of,
     )

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM
 from pytorch_grad_cam import score_cam as score_cam_module
-from pytorch_grad_cam.utils.image import scale_cam_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
 from torch import Tensor, nn
 
+from captum_advise.attr import normalize_and_resize
+from captum_advise.imresize import UpsampleMode
 from captum_advise.models import preserved_state
 
-__all__ = ["CAM_CLASSES", "GradCamLibraryMethod"]
+__all__ = ["CAM_CLASSES", "LAYER_CAM_CLASSES", "GradCamLibraryMethod"]
 
 CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "scorecam": ScoreCAM, "layercam": LayerCAM}
 
@@ -49,25 +50,32 @@ def _quiet_score_cam():
         score_cam_module.tqdm = original
 
 
-class _SignedMixin:
-    """pytorch-grad-cam's per-layer CAM and aggregation without their ReLU (1.5.7's code otherwise)."""
+class _LayerResolutionMixin:
+    """pytorch-grad-cam's CAM at the layer's resolution: 1.5.7's per-layer CAM without its min-max
+    scaling and OpenCV bilinear resize, so the maps are normalised and upsampled as the reference
+    does (``upsample_maps``). ``relu`` says whether the library's ReLU on the weighted sum stays."""
+
+    relu: bool = True
 
     def compute_cam_per_layer(self, input_tensor, targets, eigen_smooth):
         activations = [a.cpu().data.numpy() for a in self.activations_and_grads.activations]
         gradients = [g.cpu().data.numpy() for g in self.activations_and_grads.gradients]
-        size = self.get_target_width_height(input_tensor)
         cams = []
         for index, layer in enumerate(self.target_layers):
             grads = gradients[index] if index < len(gradients) else None
             cam = self.get_cam_image(input_tensor, layer, targets, activations[index], grads, eigen_smooth)
-            cams.append(scale_cam_image(cam, size)[:, None, :])
+            cams.append(np.maximum(cam, 0) if self.relu else cam)
         return cams
 
     def aggregate_multi_layers(self, cams):
-        return scale_cam_image(np.mean(np.concatenate(cams, axis=1), axis=1))
+        return np.mean(np.stack(cams, axis=1), axis=1)
 
 
-SIGNED_CAM_CLASSES = {name: type(f"Signed{cls.__name__}", (_SignedMixin, cls), {}) for name, cls in CAM_CLASSES.items()}
+LAYER_CAM_CLASSES = {
+    (name, relu): type(f"{cls.__name__}AtLayer{'' if relu else 'Signed'}", (_LayerResolutionMixin, cls), {"relu": relu})
+    for name, cls in CAM_CLASSES.items()
+    for relu in (True, False)
+}
 
 
 @dataclass
@@ -81,12 +89,17 @@ class GradCamLibraryMethod:
         relu: False removes the library's ReLU on the weighted sum (negative evidence kept; the
             noise ablation's "without ReLU"); Layer-CAM's ReLU on gradients is part of its weights
             and stays.
+        upsample: how the layer-resolution map, min-max normalised, reaches the input's size:
+            ``"matlab_bicubic"`` (reference: MATLAB's ``imresize``), ``"bicubic"`` or
+            ``"bilinear"`` (torch; pytorch-grad-cam itself resizes bilinearly with OpenCV).
     """
 
     name: str
     score: Literal["softmax", "logit"] = "softmax"
     score_cam_batch_size: int = 32
     relu: bool = True
+    upsample: UpsampleMode = "matlab_bicubic"
+    cs_of: ClassVar[str] = "maps"
 
     def __post_init__(self) -> None:
         if self.name not in CAM_CLASSES:
@@ -103,12 +116,12 @@ class GradCamLibraryMethod:
             self._run(model, layer, inputs[start : start + step], cam_targets[start : start + step])
             for start in range(0, inputs.shape[0], step)
         ]
-        return torch.from_numpy(np.concatenate(maps)).to(inputs.device)
+        at_layer = torch.from_numpy(np.concatenate(maps)).to(inputs.device)
+        return normalize_and_resize(at_layer, tuple(inputs.shape[-2:]), self.upsample).to(torch.float32)
 
     def _run(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: list) -> np.ndarray:
         with preserved_state(model), _quiet_score_cam():
-            cam_class = CAM_CLASSES[self.name] if self.relu else SIGNED_CAM_CLASSES[self.name]
-            cam = cam_class(model=model, target_layers=[layer])
+            cam = LAYER_CAM_CLASSES[(self.name, self.relu)](model=model, target_layers=[layer])
             try:
                 if self.name == "scorecam":
                     cam.batch_size = self.score_cam_batch_size

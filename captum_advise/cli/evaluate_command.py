@@ -17,6 +17,7 @@ from captum_advise.evaluation import (
     shard,
     summary_table,
 )
+from captum_advise.imresize import UPSAMPLE_MODES
 from captum_advise.models import load_model
 
 __all__ = ["add_evaluate_command", "add_merge_command", "folder_records", "method_list"]
@@ -76,7 +77,21 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tau", type=float, default=0.55, help="CS check threshold [default: 0.55, the reference's]")
     parser.add_argument("--o", choices=("max", "target"), default="max", help="AD's o [default: max, the reference's]")
     parser.add_argument("--value-range", choices=("fixed", "unit"), default="fixed", help="ADVISE [default: fixed]")
-    parser.add_argument("--lime-samples", type=int, default=512, help="LIME perturbations per map [default: 512]")
+    parser.add_argument(
+        "--upsample",
+        choices=UPSAMPLE_MODES,
+        default="matlab_bicubic",
+        help="how layer-resolution maps reach the input size [default: matlab_bicubic, the reference's imresize]",
+    )
+    parser.add_argument(
+        "--lime-samples", type=int, default=2048, help="LIME perturbations per map [default: 2048, imageLIME's]"
+    )
+    parser.add_argument(
+        "--lime-surrogate",
+        choices=("tree", "linear"),
+        default="tree",
+        help="LIME's surrogate model [default: tree, imageLIME's]",
+    )
     parser.add_argument("--scorecam-batch-size", type=int, default=32, help="Score-CAM batch [default: 32]")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_evaluate)
@@ -123,10 +138,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         protocol=ProtocolOptions(mask=args.mask, tau=args.tau, o=args.o),
         method_limits=args.method_limit,
         method_options={
-            "advise": {"value_range": args.value_range},
-            "lime": {"n_samples": args.lime_samples},
-            "scorecam": {"score_cam_batch_size": args.scorecam_batch_size},
+            "advise": {"value_range": args.value_range, "upsample": args.upsample},
+            "gradcam": {"upsample": args.upsample},
+            "gradcampp": {"upsample": args.upsample},
+            "layercam": {"upsample": args.upsample},
+            "scorecam": {"score_cam_batch_size": args.scorecam_batch_size, "upsample": args.upsample},
+            "lime": {"n_samples": args.lime_samples, "surrogate": args.lime_surrogate},
         },
+        geometry=args.geometry,
     )
     rows = run_evaluation(loaded, records, args.out, config, progress=not args.quiet)
     warning = " (RANDOM WEIGHTS: not a trained model)" if loaded.random_weights else ""

@@ -97,9 +97,15 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
         "method's maps of the two models. Writes data_randomization.csv.",
     )
     data.add_argument("--methods", default=",".join(SANITY_METHODS), help=f"[default: {','.join(SANITY_METHODS)}]")
-    data.add_argument("--train", type=int, default=1500, help="training images [default: 1500]")
+    data.add_argument("--train", type=int, default=256, help="training images [default: 256]")
     data.add_argument("--test", type=int, default=32, help="compared images [default: 32]")
-    data.add_argument("--epochs", type=int, default=12)
+    data.add_argument("--max-epochs", type=int, default=400, help="stop training after this many epochs [default: 400]")
+    data.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=0.95,
+        help="train each model until its training accuracy reaches this [default: 0.95]",
+    )
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--out", type=Path, required=True, help="output folder")
     data.set_defaults(run=run_sanity_data)
@@ -123,6 +129,7 @@ def run_ablate(args: argparse.Namespace) -> int:
         device=args.device,
         protocol=ProtocolOptions(),
         noise_seed=args.seed,
+        geometry=args.geometry,
     )
     relu_modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.relu]
     rows = run_noise_ablation(loaded, records, args.out, config, args.densities, relu_modes, progress=not args.quiet)
@@ -134,7 +141,7 @@ def run_sanity(args: argparse.Namespace) -> int:
     methods = _sanity_methods(args.methods)
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
-    config = SanityConfig(methods, args.layer, args.mode, args.steps, args.seed, args.device)
+    config = SanityConfig(methods, args.layer, args.mode, args.steps, args.seed, args.device, args.geometry)
     rows = run_parameter_randomization(loaded, records, args.out, config, progress=not args.quiet)
     summary = summarize_similarity(rows)
     print(f"{args.mode} randomisation, {len(records)} images: mean Spearman (abs) to the trained maps")
@@ -147,11 +154,20 @@ def run_sanity(args: argparse.Namespace) -> int:
 
 def run_sanity_data(args: argparse.Namespace) -> int:
     methods = _sanity_methods(args.methods)
-    result = run_data_randomization(args.out, methods, args.train, args.test, args.epochs, args.seed)
-    print(
-        f"true labels: train {result.true_label_train_accuracy:.3f}, test {result.true_label_test_accuracy:.3f}; "
-        f"permuted labels: train {result.random_label_train_accuracy:.3f}, test {result.random_label_test_accuracy:.3f}"
+    result = run_data_randomization(
+        args.out, methods, args.train, args.test, args.max_epochs, args.seed, args.target_accuracy
     )
+    print(
+        f"true labels: train {result.true_label_train_accuracy:.3f} after {result.true_label_epochs} epochs, "
+        f"test {result.true_label_test_accuracy:.3f}; permuted labels: train "
+        f"{result.random_label_train_accuracy:.3f} after {result.random_label_epochs} epochs, "
+        f"test {result.random_label_test_accuracy:.3f}"
+    )
+    if not result.memorized:
+        print(
+            f"WARNING: the permuted-label model did not reach {result.target_accuracy:.2f} training accuracy: "
+            "the comparison below is not the data randomisation test (raise --max-epochs or lower --train)"
+        )
     for method in methods:
         mine = [row for row in result.rows if row["method"] == method]
         means = {k: sum(float(r[k]) for r in mine) / len(mine) for k in ("spearman_abs", "spearman", "ssim")}

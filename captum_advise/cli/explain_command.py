@@ -8,7 +8,7 @@ from pathlib import Path
 
 from captum_advise.data import ImageRecord, embedded_photos, image_files
 from captum_advise.figures import depth_sheet, explanation_sheet, unit_sheet
-from captum_advise.models import PRESETS, LoadedModel, load_model
+from captum_advise.models import GEOMETRIES, PRESETS, LoadedModel, load_model
 from captum_advise.pipeline import ImageExplanation, explain_images, unit_density
 
 __all__ = ["add_demo_command", "add_explain_command"]
@@ -16,8 +16,10 @@ __all__ = ["add_demo_command", "add_explain_command"]
 UNITS_PER_SHEET = 6
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | None = None) -> None:
-    """--model, --weights, --layer, --device: shared by every command that loads a network."""
+def add_model_arguments(
+    parser: argparse.ArgumentParser, default_model: str | None = None, default_geometry: str = "squash"
+) -> None:
+    """--model, --weights, --layer, --device, --geometry: shared by every command that loads a network."""
     parser.add_argument(
         "--model", choices=sorted(PRESETS), default=default_model, required=default_model is None, help="network"
     )
@@ -29,6 +31,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | No
     )
     parser.add_argument("--layer", help="layer name as in model.named_modules() [default: the preset's ADVISE layer]")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda [default: cpu]")
+    parser.add_argument(
+        "--geometry",
+        choices=GEOMETRIES,
+        default=default_geometry,
+        help="photo to network input: 'squash' resizes the whole photo to the input size (the reference's "
+        "evaluation), 'crop' resizes the shorter side and centre-crops (torchvision's convention) "
+        f"[default: {default_geometry}]",
+    )
 
 
 def add_explain_arguments(parser: argparse.ArgumentParser, default_out: Path | None = None) -> None:
@@ -56,7 +66,7 @@ def add_explain_command(commands: argparse._SubParsersAction) -> None:
         "Grad-CAM) and NAME.json (predictions, every unit's relevance, the groups) to --out.",
     )
     parser.add_argument("images", nargs="+", type=Path, help="image files or folders of images")
-    add_model_arguments(parser)
+    add_model_arguments(parser, default_geometry="crop")
     add_explain_arguments(parser)
     parser.set_defaults(run=run_explain)
 
@@ -68,7 +78,7 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
         description="explain on scikit-image's photos (chelsea, coffee, astronaut, rocket) with mobilenet_v2 and "
         "IMAGENET1K_V1 weights, plus a unit sheet and a depth sheet.",
     )
-    add_model_arguments(parser, default_model="mobilenet_v2")
+    add_model_arguments(parser, default_model="mobilenet_v2", default_geometry="crop")
     add_explain_arguments(parser, default_out=Path("advise-demo"))
     parser.set_defaults(run=run_demo, unit_sheets=True, depth=True)
 
@@ -98,14 +108,22 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
     loaded.layer(layer)
     args.out.mkdir(parents=True, exist_ok=True)
     explanations = explain_images(
-        loaded, records, layer, args.target, args.batch_size, args.device, value_range=args.value_range
+        loaded,
+        records,
+        layer,
+        args.target,
+        args.batch_size,
+        args.device,
+        geometry=args.geometry,
+        value_range=args.value_range,
     )
     title = f"{args.model} {layer}"
     for record, explanation in zip(records, explanations, strict=True):
         stem = Path(record.name).stem
         _save(explanation_sheet(explanation, title, loaded.random_weights), args.out / f"{stem}.png")
         summary = {"model": args.model, "weights": loaded.weights, "random_weights": loaded.random_weights}
-        summary |= {"layer": layer, "value_range": args.value_range} | explanation.to_json(loaded.class_names)
+        summary |= {"layer": layer, "value_range": args.value_range, "geometry": args.geometry}
+        summary |= explanation.to_json(loaded.class_names)
         (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=1))
         if args.unit_sheets:
             _write_unit_sheet(args, loaded, layer, record, explanation, args.out / f"{stem}_units.png")
@@ -125,7 +143,7 @@ def _write_unit_sheet(
 ) -> None:
     by_evidence = sorted(explanation.groups, key=lambda group: -group["evidence"])[:UNITS_PER_SHEET]
     units = [group["units"][0] for group in sorted(by_evidence, key=lambda group: group["peaks"])]
-    densities = unit_density(loaded, record, units, layer, args.value_range, args.device)
+    densities = unit_density(loaded, record, units, layer, args.value_range, args.device, args.geometry)
     title = f"{record.name}: one unit of each peak group, {args.model} {layer}"
     _save(unit_sheet(densities, title, loaded.random_weights), path)
 
@@ -133,7 +151,15 @@ def _write_unit_sheet(
 def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: ImageRecord, path: Path) -> None:
     by_layer = {
         f"{depth} ({name})": explain_images(
-            loaded, [record], name, args.target, 1, args.device, progress=False, value_range=args.value_range
+            loaded,
+            [record],
+            name,
+            args.target,
+            1,
+            args.device,
+            progress=False,
+            geometry=args.geometry,
+            value_range=args.value_range,
         )[0]
         for depth, name in loaded.preset.depth_layers.items()
     }

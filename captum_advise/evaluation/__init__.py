@@ -3,7 +3,7 @@
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import COLUMNS, append_records, completed_methods, merge_records, read_records
 from captum_advise.evaluation.runner import EvaluationConfig, run_evaluation, shard
-from captum_advise.evaluation.summary import summary_rows, summary_table
+from captum_advise.evaluation.summary import paired_rows, summary_rows, summary_table
 
 __all__ = [
     "COLUMNS",
@@ -12,6 +12,7 @@ __all__ = [
     "append_records",
     "completed_methods",
     "merge_records",
+    "paired_rows",
     "read_records",
     "run_evaluation",
     "score_maps",

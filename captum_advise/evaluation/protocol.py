@@ -20,6 +20,7 @@ from captum_advise.metrics import (
     mask_images,
     normalized_mse,
     passes_check,
+    recorded_cs,
     ssim_volume,
 )
 
@@ -58,6 +59,7 @@ def score_maps(
     maps: Tensor,
     second_maps: Tensor,
     options: ProtocolOptions = ProtocolOptions(),
+    cs_of: Literal["maps", "masked_images"] = "maps",
 ) -> dict[str, Tensor]:
     """Every metric of every map.
 
@@ -71,16 +73,24 @@ def score_maps(
         maps: (M, H, W) maps for c1.
         second_maps: (M, H, W) maps for c2 (for CS).
         options: protocol options.
+        cs_of: what CS correlates: the two ``"maps"`` (CAM methods, ADVISE) or the two
+            ``"masked_images"`` (LIME in the reference: the RGB images restricted to each class's
+            superpixels).
 
     Returns:
-        (M,) float64 tensors: cs, check, hit, y, o, ad, ssim, fsim, mse, avx (after the penalty),
-        on the CPU.
+        (M,) float64 tensors: cs (NaN recorded as 0), check (decided before that), hit, y, o, ad,
+        ssim, fsim, mse, avx (after the penalty), on the CPU.
     """
     originals = images[image_index]
     masked = mask_images(originals, maps, options.mask)
     masked_probabilities = _probabilities(classify, masked, options.batch_size).cpu()
     predicted_m = predicted[image_index].cpu()
-    cs = class_sensitivity(maps, second_maps).cpu()
+    if cs_of == "maps":
+        cs = class_sensitivity(maps, second_maps).cpu()
+    elif cs_of == "masked_images":
+        cs = class_sensitivity(masked, mask_images(originals, second_maps, options.mask)).cpu()
+    else:
+        raise ValueError(f"cs_of must be 'maps' or 'masked_images', got {cs_of!r}")
     check = passes_check(cs, options.tau)
     hits = hit(masked_probabilities, predicted_m)
     ad, y, o = average_drop(probabilities[image_index].cpu(), masked_probabilities, predicted_m, options.o)
@@ -92,7 +102,7 @@ def score_maps(
     )
     scores = apply_penalty(raw, hits, check, y, o)
     return {
-        "cs": cs,
+        "cs": recorded_cs(cs),
         "check": check.double(),
         "hit": hits.double(),
         "y": y,

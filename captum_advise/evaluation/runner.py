@@ -17,7 +17,7 @@ from captum_advise.data import ImageRecord, batches, noise_generator, salt_and_p
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import append_records, completed_methods, read_records
 from captum_advise.evaluation.summary import summary_table
-from captum_advise.models import LoadedModel
+from captum_advise.models import Geometry, LoadedModel
 
 __all__ = ["EvaluationConfig", "run_evaluation", "shard"]
 
@@ -37,6 +37,8 @@ class EvaluationConfig:
         noise_density: salt-and-pepper density added to every image at the network's input size
             before anything else (the noise ablation); 0 = none.
         noise_seed: run seed of that noise (each image's noise also depends on its name).
+        geometry: how a photo becomes the network's input: ``"squash"`` (the reference: the whole
+            photo resized to the input size) or ``"crop"`` (torchvision: resize, centre crop).
     """
 
     methods: Sequence[str]
@@ -48,6 +50,7 @@ class EvaluationConfig:
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     noise_density: float = 0.0
     noise_seed: int = 0
+    geometry: Geometry = "squash"
 
 
 def shard(records: Sequence[ImageRecord], index: int, count: int) -> list[ImageRecord]:
@@ -104,7 +107,7 @@ def _rows(
 
 
 def _network_image(loaded: LoadedModel, record: ImageRecord, config: EvaluationConfig) -> Tensor:
-    image = loaded.preset.preprocessor.to_uint8(record.load())
+    image = loaded.preset.preprocessor.with_geometry(config.geometry).to_uint8(record.load())
     if config.noise_density > 0:
         image = salt_and_pepper(image, config.noise_density, noise_generator(record.name, config.noise_seed))
     return image
@@ -163,6 +166,7 @@ def run_evaluation(
                     torch.cat(explanations.maps),
                     torch.cat(explanations.second_maps),
                     config.protocol,
+                    explanations.cs_of,
                 )
                 metric_seconds = time.perf_counter() - start
                 subset = [chunk[n][0] for n in members.tolist()]

@@ -5,6 +5,11 @@ random size, position and colour, on a noisy background); the class is the shape
 CNN (same initial weights) is trained once on the true labels and once on a fixed permutation of
 them; the maps of both models for the same held-out images and the same class (the true one) are
 then compared. A method that explains the model should give different maps for the two.
+
+Adebayo et al. require the permuted-label model to *memorise* its labels: otherwise the test
+compares a model with one that failed to learn anything. So training runs until the training
+accuracy reaches a target (0.95), on a training set small enough (256 images) for a small CNN to
+memorise in a few hundred epochs on a CPU, and the result says whether it got there.
 """
 
 from __future__ import annotations
@@ -48,71 +53,106 @@ def shapes_dataset(count: int, seed: int, size: int = 32) -> tuple[Tensor, Tenso
     return images, labels
 
 
-def small_cnn(seed: int) -> nn.Sequential:
-    """Three convolutions and a linear classifier; layer 6 (the last convolution) is explained."""
+def small_cnn(seed: int, width: int = 32) -> nn.Sequential:
+    """Three convolutions (width, 2 width, 2 width channels) and a linear classifier; layer 6 is explained."""
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1),
+        nn.Conv2d(3, width, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
+        nn.Conv2d(width, 2 * width, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 3, padding=1),
+        nn.Conv2d(2 * width, 2 * width, 3, padding=1),
         nn.ReLU(),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        nn.Linear(32, len(SHAPES)),
+        nn.Linear(2 * width, len(SHAPES)),
     )
 
 
-def train(model: nn.Module, images: Tensor, labels: Tensor, epochs: int, seed: int, batch_size: int = 64) -> float:
-    """Adam, cross-entropy; returns the final training accuracy. The model is left in eval mode."""
+def _accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        return float((model(images).argmax(dim=1) == labels).float().mean())
+
+
+def train(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    max_epochs: int,
+    seed: int,
+    target_accuracy: float = 1.0,
+    batch_size: int = 64,
+) -> tuple[float, int]:
+    """Adam, cross-entropy, until the training accuracy reaches ``target_accuracy`` or ``max_epochs`` pass.
+
+    Returns:
+        (training accuracy, epochs run). The model is left in eval mode.
+    """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(epochs):
+    accuracy = 0.0
+    for epoch in range(1, max_epochs + 1):
+        model.train()
         order = torch.randperm(len(labels), generator=generator)
         for start in range(0, len(labels), batch_size):
             batch = order[start : start + batch_size]
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(images[batch]), labels[batch]).backward()
             optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        return float((model(images).argmax(dim=1) == labels).float().mean())
+        accuracy = _accuracy(model, images, labels)
+        if accuracy >= target_accuracy:
+            return accuracy, epoch
+    return accuracy, max_epochs
 
 
 @dataclass
 class DataRandomizationResult:
-    """Accuracies of both trainings and the per-image similarity rows."""
+    """Accuracies and epochs of both trainings, and the per-image similarity rows.
+
+    ``memorized`` is True when the permuted-label model reached the target training accuracy: only
+    then does the test compare two models that both fit their labels.
+    """
 
     true_label_train_accuracy: float
     true_label_test_accuracy: float
     random_label_train_accuracy: float
     random_label_test_accuracy: float
     rows: list[dict[str, object]]
+    true_label_epochs: int = 0
+    random_label_epochs: int = 0
+    target_accuracy: float = 0.95
+
+    @property
+    def memorized(self) -> bool:
+        return self.random_label_train_accuracy >= self.target_accuracy
 
 
 def run_data_randomization(
     out: Path,
     methods: Sequence[str] = SANITY_METHODS,
-    train_count: int = 1500,
+    train_count: int = 256,
     test_count: int = 32,
-    epochs: int = 12,
+    max_epochs: int = 400,
     seed: int = 0,
+    target_accuracy: float = 0.95,
 ) -> DataRandomizationResult:
-    """Train on true and on permuted labels, compare the maps; writes ``out/data_randomization.csv``."""
+    """Train on true and on permuted labels until each fits, compare the maps; writes ``out/data_randomization.csv``.
+
+    Both trainings stop once their training accuracy reaches ``target_accuracy`` (or after
+    ``max_epochs``); check :attr:`DataRandomizationResult.memorized` before reading the similarities.
+    """
     images, labels = shapes_dataset(train_count, seed)
     test_images, test_labels = shapes_dataset(test_count, seed + 1)
     permuted = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + 2))]
     initial = small_cnn(seed)
     true_model, random_model = copy.deepcopy(initial), copy.deepcopy(initial)
-    true_train = train(true_model, images, labels, epochs, seed)
-    random_train = train(random_model, images, permuted, epochs, seed)
-    with torch.no_grad():
-        true_test = float((true_model(test_images).argmax(dim=1) == test_labels).float().mean())
-        random_test = float((random_model(test_images).argmax(dim=1) == test_labels).float().mean())
+    true_train, true_epochs = train(true_model, images, labels, max_epochs, seed, target_accuracy)
+    random_train, random_epochs = train(random_model, images, permuted, max_epochs, seed, target_accuracy)
+    true_test = _accuracy(true_model, test_images, test_labels)
+    random_test = _accuracy(random_model, test_images, test_labels)
     rows: list[dict[str, object]] = []
     for method in methods:
         true_maps = sanity_maps(method, true_model, true_model[EXPLAINED_LAYER], test_images, test_labels)
@@ -121,4 +161,6 @@ def run_data_randomization(
             similarity = map_similarity(true_maps[index], random_maps[index])
             rows.append({"method": method, "image": index} | {k: f"{v:.6f}" for k, v in similarity.items()})
     write_rows(out / "data_randomization.csv", ("method", "image", "spearman_abs", "spearman", "ssim"), rows)
-    return DataRandomizationResult(true_train, true_test, random_train, random_test, rows)
+    return DataRandomizationResult(
+        true_train, true_test, random_train, random_test, rows, true_epochs, random_epochs, target_accuracy
+    )

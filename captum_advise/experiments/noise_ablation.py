@@ -29,6 +29,12 @@ def relu_options(methods: Sequence[str], relu: bool) -> dict[str, dict[str, obje
     return options
 
 
+def _with_relu(method_options: dict[str, dict[str, object]], methods: Sequence[str], relu: bool):
+    """Each method's own options with its ReLU switch set (the other options kept)."""
+    switches = relu_options(methods, relu)
+    return {m: {**method_options.get(m, {}), **switches.get(m, {})} for m in {*method_options, *switches}}
+
+
 def run_noise_ablation(
     loaded: LoadedModel,
     records: Sequence[ImageRecord],
@@ -52,7 +58,7 @@ def run_noise_ablation(
             setting = replace(
                 config,
                 noise_density=density,
-                method_options={**config.method_options, **relu_options(config.methods, relu)},
+                method_options=_with_relu(config.method_options, config.methods, relu),
             )
             folder = out / f"relu-{'on' if relu else 'off'}_d{density:g}"
             records_csv = run_evaluation(loaded, records, folder, setting, progress=progress)
@@ -88,7 +94,7 @@ def ablation_plot(rows: list[dict[str, object]], random_weights: bool = False) -
                 if r["method"] == method
             )
             x, y, half = zip(*line, strict=True)
-            label = method.split(" (")[0]
+            label = method.split(":")[0].split(" (")[0]
             axis.errorbar(x, y, yerr=[0 if h != h else h for h in half], marker="o", capsize=2, label=label)
         axis.set_xlabel("salt-and-pepper density")
         axis.set_ylabel("AVX")

@@ -23,7 +23,7 @@ from captum_advise.experiments.randomization import (
 )
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import map_similarity
-from captum_advise.models import LoadedModel, resolve_layer
+from captum_advise.models import Geometry, LoadedModel, resolve_layer
 
 __all__ = ["SanityConfig", "run_parameter_randomization", "sanity_plot", "summarize_similarity"]
 
@@ -43,6 +43,7 @@ class SanityConfig:
         steps: how many layers from the top (default: all convolution and linear layers).
         seed: seed of the re-initialisation.
         device: torch device.
+        geometry: photo to network input, ``"squash"`` (reference) or ``"crop"``.
     """
 
     methods: Sequence[str] = SANITY_METHODS
@@ -51,6 +52,7 @@ class SanityConfig:
     steps: int | None = None
     seed: int = 0
     device: str | torch.device = "cpu"
+    geometry: Geometry = "squash"
 
 
 def run_parameter_randomization(
@@ -66,7 +68,7 @@ def run_parameter_randomization(
         The rows of sanity.csv.
     """
     layer_name = config.layer or loaded.preset.reference_layer
-    preprocessor = loaded.preset.preprocessor
+    preprocessor = loaded.preset.preprocessor.with_geometry(config.geometry)
     inputs = preprocessor([record.load() for record in records]).to(config.device)
     model = loaded.model
     with torch.no_grad():

@@ -1,7 +1,7 @@
 """The AVX evaluation protocol's metrics (spec §5), one per module."""
 
 from captum_advise.metrics.avx import Scores, apply_penalty, avx
-from captum_advise.metrics.class_sensitivity import class_sensitivity, passes_check
+from captum_advise.metrics.class_sensitivity import class_sensitivity, passes_check, recorded_cs
 from captum_advise.metrics.fsim import fsim_chromatic
 from captum_advise.metrics.masking import mask_images
 from captum_advise.metrics.mse import normalized_mse
@@ -20,5 +20,6 @@ __all__ = [
     "mask_images",
     "normalized_mse",
     "passes_check",
+    "recorded_cs",
     "ssim_volume",
 ]

@@ -11,8 +11,8 @@ __all__ = ["average_drop", "hit"]
 
 
 def hit(masked_probabilities: Tensor, predicted: Tensor, k: int = 5) -> Tensor:
-    """(N,) bool: the predicted class c1 is among the top-k classes of the masked image."""
-    top = masked_probabilities.topk(k, dim=1).indices
+    """(N,) bool: the predicted class c1 is among the top-k classes of the masked image (all, if fewer)."""
+    top = masked_probabilities.topk(min(k, masked_probabilities.shape[1]), dim=1).indices
     return (top == predicted.view(-1, 1)).any(dim=1)
 
 

@@ -1,7 +1,7 @@
 """Model presets (the paper's networks and MobileNetV2), their layers and preprocessing."""
 
 from captum_advise.models.layers import resolve_layer
-from captum_advise.models.preprocessing import ImagePreprocessor
+from captum_advise.models.preprocessing import GEOMETRIES, Geometry, ImagePreprocessor
 from captum_advise.models.presets import (
     PRESETS,
     LoadedModel,
@@ -13,7 +13,9 @@ from captum_advise.models.presets import (
 from captum_advise.models.state import preserved_state
 
 __all__ = [
+    "GEOMETRIES",
     "PRESETS",
+    "Geometry",
     "ImagePreprocessor",
     "LoadedModel",
     "ModelPreset",

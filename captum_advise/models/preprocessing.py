@@ -2,11 +2,17 @@
 
 The evaluation masks the uint8 image at the network's input size and feeds the masked image
 through exactly the same normalisation (spec §5), so the two steps are kept apart.
+
+Two geometries: ``"squash"`` (the reference, ``imresize(img, inputSize)``: the whole photo resized to
+the input size with MATLAB's antialiased bicubic, aspect ratio not kept) and ``"crop"`` (the
+torchvision convention the presets' weights were validated with: shorter side to ``resize``, then
+a centre crop).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 from PIL import Image
@@ -14,19 +20,26 @@ from torch import Tensor
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as tvf
 
-__all__ = ["ImagePreprocessor"]
+from captum_advise.imresize import imresize
+
+__all__ = ["GEOMETRIES", "Geometry", "ImagePreprocessor"]
+
+Geometry = Literal["squash", "crop"]
+GEOMETRIES: tuple[str, ...] = ("squash", "crop")
 
 
 @dataclass(frozen=True)
 class ImagePreprocessor:
-    """Resize the shorter side, center-crop, then normalise with per-channel mean and std.
+    """Bring a photo to the network's input size, then normalise with per-channel mean and std.
 
     Attributes:
-        resize: length of the shorter side after resizing.
-        crop: side of the square center crop: the network's input size.
+        resize: length of the shorter side after resizing (``"crop"`` geometry).
+        crop: side of the square network input.
         mean: per-channel mean of the [0, 1] image.
         std: per-channel standard deviation of the [0, 1] image.
-        interpolation: ``"bilinear"`` or ``"bicubic"`` resampling.
+        interpolation: ``"bilinear"`` or ``"bicubic"`` resampling (``"crop"`` geometry).
+        geometry: ``"crop"`` (torchvision: resize the shorter side, centre-crop) or ``"squash"``
+            (the reference: the whole photo resized to crop x crop with MATLAB's bicubic).
     """
 
     resize: int
@@ -34,11 +47,23 @@ class ImagePreprocessor:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str = "bilinear"
+    geometry: Geometry = "crop"
+
+    def __post_init__(self) -> None:
+        if self.geometry not in GEOMETRIES:
+            raise ValueError(f"geometry must be one of {GEOMETRIES}, got {self.geometry!r}")
+
+    def with_geometry(self, geometry: Geometry) -> ImagePreprocessor:
+        """The same preprocessing with another geometry."""
+        return replace(self, geometry=geometry)
 
     def to_uint8(self, image: Image.Image) -> Tensor:
         """PIL image -> (3, crop, crop) uint8 RGB tensor: the image the network sees, unnormalised."""
+        rgb = image.convert("RGB")
+        if self.geometry == "squash":
+            return imresize(tvf.pil_to_tensor(rgb), (self.crop, self.crop))
         mode = InterpolationMode(self.interpolation)
-        resized = tvf.resize(image.convert("RGB"), [self.resize], interpolation=mode, antialias=True)
+        resized = tvf.resize(rgb, [self.resize], interpolation=mode, antialias=True)
         return tvf.pil_to_tensor(tvf.center_crop(resized, [self.crop, self.crop]))
 
     def normalize(self, images: Tensor) -> Tensor:

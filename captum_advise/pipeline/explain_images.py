@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from captum_advise.attr import LayerADVISE
 from captum_advise.data import ImageRecord, batches
-from captum_advise.models import LoadedModel
+from captum_advise.models import Geometry, LoadedModel
 
 __all__ = ["ImageExplanation", "explain_images", "top_classes"]
 
@@ -28,13 +28,13 @@ class ImageExplanation:
     Attributes:
         name: the image's name.
         label: its true class, if known.
-        image: (3, H, W) uint8, the image as the network sees it (resized and cropped).
+        image: (3, H, W) uint8, the image as the network sees it (after the geometry step).
         top5: the five most probable classes as (class index, class name, probability).
         target: the explained class.
         relevance: (K,) peak count of every unit of the layer.
         groups: for each kept peak group: ``peaks``, ``n_units``, ``units``, ``evidence``.
         auto_peaks: the group ``peaks="auto"`` picks (None if none).
-        group_maps: (G, H, W) the groups' maps, min-max normalised then resized bicubically.
+        group_maps: (G, H, W) the groups' maps, min-max normalised then resized (MATLAB's bicubic).
         grad_cam_map: (H, W) the all-units map, treated the same way.
     """
 
@@ -77,6 +77,7 @@ def explain_images(
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    geometry: Geometry = "crop",
     **advise_options: Any,
 ) -> list[ImageExplanation]:
     """Run LayerADVISE on every image, a batch at a time.
@@ -89,12 +90,15 @@ def explain_images(
         batch_size: images per forward/backward pass.
         device: where the images go (the model's device).
         progress: show a progress bar.
+        geometry: photo to network input: ``"crop"`` (torchvision's convention, default here: the
+            network sees the photo undistorted, as when its accuracy was measured) or ``"squash"``
+            (the reference's evaluation: the whole photo resized to the input size).
         advise_options: keyword options of :class:`LayerADVISE` (value_range, density_of, ...).
 
     Returns:
         One :class:`ImageExplanation` per image, in order.
     """
-    preprocessor = loaded.preset.preprocessor
+    preprocessor = loaded.preset.preprocessor.with_geometry(geometry)
     advise = LayerADVISE(loaded.model, loaded.layer(layer), **advise_options)
     size = (preprocessor.crop, preprocessor.crop)
     results: list[ImageExplanation] = []

@@ -13,7 +13,7 @@ from captum_advise.attr.layer_capture import forward_with_layer
 from captum_advise.attr.unit_relevance import flatten_column_major
 from captum_advise.data import ImageRecord
 from captum_advise.density import adaptive_kde, count_peaks
-from captum_advise.models import LoadedModel
+from captum_advise.models import Geometry, LoadedModel
 
 __all__ = ["UnitDensity", "unit_density"]
 
@@ -48,9 +48,10 @@ def unit_density(
     layer: str | None = None,
     value_range: str = "fixed",
     device: str | torch.device = "cpu",
+    geometry: Geometry = "crop",
 ) -> list[UnitDensity]:
-    """The activation maps and densities of some units of a layer for one image."""
-    preprocessor = loaded.preset.preprocessor
+    """The activation maps and densities of some units of a layer for one image (``geometry`` as in explain_images)."""
+    preprocessor = loaded.preset.preprocessor.with_geometry(geometry)
     inputs = preprocessor([record.load()]).to(device)
     with torch.no_grad():
         activations: Tensor = forward_with_layer(
