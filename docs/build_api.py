@@ -24,6 +24,7 @@ PACKAGES = [
     "captum_advise.metrics",
     "captum_advise.evaluation",
     "captum_advise.experiments",
+    "captum_advise.output_files",
 ]
 API = Path(__file__).resolve().parent / "api"
 

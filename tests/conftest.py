@@ -51,6 +51,15 @@ def mobilenet_v2():
 
 
 @pytest.fixture(scope="session")
+def loaded_mobilenet(mobilenet_v2):
+    """The real MobileNetV2 as a preset's LoadedModel (the evaluator's input)."""
+    from captum_advise.models import LoadedModel, load_model
+
+    preset = load_model("mobilenet_v2", "none").preset
+    return LoadedModel(mobilenet_v2, preset, "IMAGENET1K_V1", [str(c) for c in range(1000)])
+
+
+@pytest.fixture(scope="session")
 def sample_photos():
     """Three real ImageNet photos, preprocessed for MobileNetV2: (3, 3, 224, 224) and their labels."""
     import torch

@@ -25,7 +25,7 @@ from captum_advise.evaluation import (
 from captum_advise.evaluation import runner as runner_module
 from captum_advise.evaluation import summary as summary_module
 from captum_advise.imresize import imresize
-from captum_advise.models import LoadedModel, load_model
+from captum_advise.models import load_model
 from conftest import SHARED
 
 SAMPLES = SHARED / "assets" / "imagenet-samples"
@@ -61,13 +61,6 @@ def test_a_map_that_keeps_everything_scores_avx_one_and_an_empty_map_scores_low(
         ProtocolOptions(mask="soft"),
     )
     assert 0 < soft["mse"][0] < 0.5
-
-
-@pytest.fixture(scope="module")
-def loaded_mobilenet(mobilenet_v2) -> LoadedModel:
-    return LoadedModel(
-        mobilenet_v2, load_model("mobilenet_v2", "none").preset, "IMAGENET1K_V1", [str(c) for c in range(1000)]
-    )
 
 
 @pytest.fixture(scope="module")

@@ -110,3 +110,15 @@ def test_squash_geometry_resizes_the_whole_photo_and_crop_cuts_its_sides():
     assert cropped.shape == (3, 16, 16) and cropped[0].max() < 64 and cropped[2].max() < 64  # the centre only
     with pytest.raises(ValueError, match="geometry"):
         squash.with_geometry("stretch")  # type: ignore[arg-type]
+
+
+def test_squash_of_a_two_by_four_photo_by_hand():
+    # Rows keep their scale; the four columns shrink to two with the stretched kernel, whose
+    # weights are [0.546875, 0.3984375, 0.1015625, -0.046875] (test above) and their mirror image.
+    photo = torch.tensor([[0, 100, 200, 255]] * 2, dtype=torch.uint8).expand(3, 2, 4).contiguous()
+    image = Image.fromarray(photo.permute(1, 2, 0).numpy())
+    squash = ImagePreprocessor(resize=2, crop=2, mean=(0, 0, 0), std=(1, 1, 1), geometry="squash")
+    left = 0.546875 * 0 + 0.3984375 * 100 + 0.1015625 * 200 - 0.046875 * 255  # 48.203125
+    right = -0.046875 * 0 + 0.1015625 * 100 + 0.3984375 * 200 + 0.546875 * 255  # 229.296875
+    assert (round(left), round(right)) == (48, 229)
+    assert squash.to_uint8(image)[0].tolist() == [[48, 229], [48, 229]]

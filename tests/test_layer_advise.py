@@ -12,7 +12,7 @@ from scipy.signal import find_peaks
 from torch import nn
 
 from captum_advise import LayerADVISE, adaptive_kde, count_peaks
-from captum_advise.attr import flatten_column_major
+from captum_advise.attr import flatten_column_major, for_captum_metrics
 from captum_advise.imresize import resize_weights
 
 
@@ -142,14 +142,17 @@ def test_logit_scores_give_grad_cam_on_logits():
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
 
 
-def test_works_under_no_grad_and_returns_a_tuple_for_tuple_inputs():
+def test_works_under_no_grad_and_returns_a_tensor_for_tuple_inputs_as_layer_grad_cam():
     net, images = tiny_cnn(), tiny_images()
     advise = LayerADVISE(net, net[1])
     plain = advise.attribute(images, target=2)
     with torch.no_grad():
         wrapped = advise.attribute((images,), target=2)
-    assert isinstance(wrapped, tuple) and len(wrapped) == 1
-    torch.testing.assert_close(wrapped[0], plain)
+    assert isinstance(LayerGradCam(net, net[1]).attribute((images,), target=2), torch.Tensor)
+    assert isinstance(wrapped, torch.Tensor)
+    torch.testing.assert_close(wrapped, plain)
+    upsampled = LayerAttribution.interpolate(advise.attribute((images,), target=2), (28, 28))
+    assert upsampled.shape == (3, 1, 28, 28)
 
 
 def model_state(model: nn.Module) -> tuple:
@@ -167,7 +170,8 @@ def test_model_state_is_left_as_found_also_after_an_error():
     net[0].weight.requires_grad_(False)
     before = model_state(net)
     advise = LayerADVISE(net, net[1])
-    advise.attribute(images)
+    with pytest.warns(UserWarning, match="training mode"):
+        advise.attribute(images)
     advise.explain(images, target=1)
     assert model_state(net) == before
 
@@ -248,8 +252,16 @@ def test_mobilenet_state_unchanged(mobilenet_v2, advise_mobilenet, sample_photos
 def test_captum_tools_run_on_layer_advise(mobilenet_v2, advise_mobilenet, sample_photos):
     images, labels = sample_photos
     images, labels = images[:2], labels[:2]
-    sensitivity = sensitivity_max(advise_mobilenet.attribute, images, target=labels, n_perturb_samples=2)
+    # Captum's metrics expect a tuple back for tuple inputs (its input attributions' convention);
+    # layer attributions return a tensor, LayerGradCam as much as LayerADVISE.
+    with pytest.raises(RuntimeError, match="must match the size"):
+        sensitivity_max(LayerGradCam(mobilenet_v2, mobilenet_v2.features[18]).attribute, images, target=labels)
+    sensitivity = sensitivity_max(
+        for_captum_metrics(advise_mobilenet.attribute), images, target=labels, n_perturb_samples=2
+    )
     assert sensitivity.shape == (2,) and torch.isfinite(sensitivity).all()
+    gradcam = for_captum_metrics(LayerGradCam(mobilenet_v2, mobilenet_v2.features[18]).attribute)
+    assert torch.isfinite(sensitivity_max(gradcam, images, target=labels, n_perturb_samples=2)).all()
 
     maps = LayerAttribution.interpolate(advise_mobilenet.attribute(images, target=labels), (224, 224), "bicubic")
     input_shaped = maps.expand_as(images).detach()

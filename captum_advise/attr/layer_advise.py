@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup
 from captum_advise.attr.layer_capture import (
     LayerPass,
     check_inputs_device,
+    evaluation_mode,
     forward_with_layer,
     resolve_targets,
     score_gradients,
@@ -61,7 +63,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         >>> from captum_advise import LayerADVISE
         >>> _ = torch.manual_seed(0)
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-        >>> advise = LayerADVISE(net, net[0])
+        >>> advise = LayerADVISE(net.eval(), net[0])
         >>> images = torch.rand(2, 3, 16, 16)
         >>> advise.attribute(images, target=[1, 3]).shape
         torch.Size([2, 1, 14, 14])
@@ -107,6 +109,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         self.value_range = value_range
         self.n_bandwidths = n_bandwidths
         self.score = score
+        self._warned_training = False
 
     @log_usage()
     def attribute(
@@ -115,18 +118,30 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
-        peaks: PeaksArg = "auto",
         relu_attributions: bool = True,
+        attr_dim_summation: bool = True,
         grad_kwargs: dict[str, Any] | None = None,
-    ) -> Tensor | tuple[Tensor, ...]:
+        *,
+        peaks: PeaksArg = "auto",
+    ) -> Tensor:
         r"""The map of one peak group per example, at the layer's resolution.
+
+        The positional order is :meth:`captum.attr.LayerGradCam.attribute`'s; ADVISE's own option
+        ``peaks`` is keyword-only.
 
         Args:
             inputs: (N, ...) tensor, or a tuple of them, passed to ``forward_func``.
-            target: class to explain: None (the predicted class), an int, or one int per example
-                (list or tensor).
+            target: class to explain, as Captum's ``TargetType`` for an (N, C) output: None (the
+                predicted class), an int or a 1-tuple ``(c,)``, or one per example (a list of ints
+                or 1-tuples, or an integer tensor).
             additional_forward_args: further arguments of ``forward_func``, not attributed.
             attribute_to_layer_input: explain the layer's input instead of its output.
+            relu_attributions: apply the ReLU of spec §4 (default, the reference; LayerGradCam's
+                default is False); False keeps negative values.
+            attr_dim_summation: sum the group's weighted units into one map (default), as
+                LayerGradCam; False returns each unit's weighted activations w_k A_k, zero for
+                units outside the group, with shape (N, K, U, V).
+            grad_kwargs: passed to ``torch.autograd.grad``.
             peaks: which group: an int p, the units with exactly p peaks (an example without such
                 units gets an all-zero map); ``"all"``: every unit (Grad-CAM on the same scores);
                 ``"auto"`` (default): per example, the group whose signed map has the largest
@@ -135,28 +150,23 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 model's activations and gradients for the explained class, never a score computed
                 on masked images, so an evaluation that scores the maps does not select them.
                 Among the groups whose map is not constant; zeros if none has positive evidence.
-            relu_attributions: apply the ReLU of spec §4 (default); False keeps negative values.
-            grad_kwargs: passed to ``torch.autograd.grad``.
 
         Returns:
-            (N, 1, U, V) maps in the activations' dtype, or a 1-tuple of it when ``inputs`` is a
-            tuple (so ``captum.metrics.sensitivity_max`` can call it directly).
+            (N, 1, U, V) maps in the activations' dtype ((N, K, U, V) without
+            ``attr_dim_summation``), a tensor also for tuple inputs, as LayerGradCam returns.
+
+        Raises:
+            RuntimeError: under ``torch.inference_mode()``, where no gradient can be computed.
         """
         _check_peaks(peaks)
         state = self._layer_state(
             inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, peaks != "all"
         )
         weights = grad_cam_weights(state.gradients)
-        if peaks == "all":
-            maps = torch.einsum("nk,nkuv->nuv", weights, state.activations).unsqueeze(1)
-        elif peaks == "auto":
-            maps = _auto_group_maps(state.activations, weights, state.relevance)
-        else:
-            peak_value = torch.tensor([peaks], device=state.activations.device)
-            maps = group_maps(state.activations, weights, state.relevance, peak_value)
-        if relu_attributions:
-            maps = torch.relu(maps)
-        return (maps,) if isinstance(inputs, tuple) else maps
+        members = _group_members(weights, state.relevance, peaks, state.activations)
+        scaled = (weights * members).unsqueeze(-1).unsqueeze(-1) * state.activations
+        maps = scaled.sum(dim=1, keepdim=True) if attr_dim_summation else scaled
+        return torch.relu(maps) if relu_attributions else maps
 
     def relevance(
         self,
@@ -237,18 +247,33 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         return ADVISEExplanation(state.relevance, state.targets, groups, auto_peaks, grad_cam, state.second_targets)
 
     def _forward(self, inputs: Any, additional_forward_args: Any, attribute_to_layer_input: bool) -> LayerPass:
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                "LayerADVISE needs gradients, as Grad-CAM does: call it outside torch.inference_mode() "
+                "(torch.no_grad() is fine)"
+            )
         inputs_tuple = _format_tensor_into_tuples(inputs)
         check_inputs_device(self.forward_func, inputs_tuple, self.device_ids)
         extra_args = tuple(_format_additional_forward_args(additional_forward_args) or ())
-        return forward_with_layer(
-            self.forward_func,
-            self.layer,
-            inputs_tuple,
-            extra_args,
-            attribute_to_layer_input,
-            self.score,
-            self.device_ids,
-        )
+        with evaluation_mode(self.forward_func) as switched:
+            layer_pass = forward_with_layer(
+                self.forward_func,
+                self.layer,
+                inputs_tuple,
+                extra_args,
+                attribute_to_layer_input,
+                self.score,
+                self.device_ids,
+            )
+        if switched and not self._warned_training:
+            self._warned_training = True
+            warnings.warn(
+                "the model is in training mode: LayerADVISE explained it in eval mode (BatchNorm running "
+                "statistics, no Dropout) and restored its flags; call model.eval() to silence this",
+                UserWarning,
+                stacklevel=3,
+            )
+        return layer_pass
 
     def _layer_state(
         self,
@@ -309,7 +334,12 @@ def _peak_groups(activations: Tensor, weights: Tensor, relevance: Tensor) -> tup
     return peak_values, signed, evidence, kept, _auto_choice(evidence, kept)
 
 
-def _auto_group_maps(activations: Tensor, weights: Tensor, relevance: Tensor) -> Tensor:
-    _, signed, _, _, choice = _peak_groups(activations, weights, relevance)
-    picked = signed.gather(1, choice.clamp(min=0).view(-1, 1, 1, 1).expand(-1, 1, *signed.shape[2:]))
-    return torch.where((choice >= 0).view(-1, 1, 1, 1), picked, 0)
+def _group_members(weights: Tensor, relevance: Tensor | None, peaks: PeaksArg, activations: Tensor) -> Tensor:
+    """(N, K) 1 for the units of each example's chosen group, 0 elsewhere, in the activations' dtype."""
+    if peaks == "all" or relevance is None:
+        return torch.ones_like(weights, dtype=activations.dtype)
+    if peaks == "auto":
+        peak_values, _, _, _, choice = _peak_groups(activations, weights, relevance)
+        chosen = torch.where(choice >= 0, peak_values[choice.clamp(min=0)], -1)
+        return (relevance == chosen.unsqueeze(1)).to(activations.dtype)
+    return (relevance == peaks).to(activations.dtype)

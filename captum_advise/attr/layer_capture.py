@@ -7,15 +7,24 @@ the model's flags and parameters are never touched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from captum._utils.typing import TargetType
 from torch import Tensor, nn
 
-__all__ = ["LayerPass", "check_inputs_device", "forward_with_layer", "resolve_targets", "score_gradients"]
+__all__ = [
+    "LayerPass",
+    "check_inputs_device",
+    "evaluation_mode",
+    "forward_with_layer",
+    "resolve_targets",
+    "score_gradients",
+]
 
 ScoreKind = Literal["softmax", "logit"]
 
@@ -63,6 +72,24 @@ def check_inputs_device(
                 f"inputs[{index}] is on {tensor.device} but the model's parameters are on {model_device}: "
                 f"move the inputs with .to({str(model_device)!r}) (or the model to the inputs' device)"
             )
+
+
+@contextmanager
+def evaluation_mode(forward_func: Callable[..., Any]) -> Iterator[bool]:
+    """Run with every module of the model in eval mode; restore each module's flag on exit.
+
+    A model left in training mode would update BatchNorm's running statistics on every call and
+    give different maps each time (Dropout). Yields whether any module was training.
+    """
+    modules = list(forward_func.modules()) if isinstance(forward_func, nn.Module) else []
+    training = [module.training for module in modules]
+    for module in modules:
+        module.training = False
+    try:
+        yield any(training)
+    finally:
+        for module, flag in zip(modules, training, strict=True):
+            module.training = flag
 
 
 def _as_leaf(value: Tensor, where: str) -> Tensor:
@@ -163,11 +190,27 @@ def _check_logits(output: Any, batch_size: int) -> None:
         raise ValueError(f"forward_func must return (N, C) class scores for N = {batch_size} inputs, got {shape}")
 
 
+def _class_index(value: Any) -> int:
+    """One target entry as a class index: an int, or Captum's 1-tuple ``(c,)`` indexing an (N, C) output."""
+    if isinstance(value, tuple):
+        if len(value) != 1:
+            raise ValueError(
+                f"target tuple {value!r} indexes output dimensions beyond the class; ADVISE explains (N, C) class "
+                "scores, where a target tuple is (c,)"
+            )
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"target class indices must be integers, got {value!r}")
+    return int(value)
+
+
 def resolve_targets(target: TargetType, scores: Tensor) -> Tensor:
     """Captum's target argument as one class index per example; None means the predicted class.
 
     Args:
-        target: None, an int, a list of N ints, or a tensor with 1 or N elements.
+        target: None, an int or a 1-tuple ``(c,)`` (the same class for every example), a list of N
+            ints or 1-tuples, or an integer tensor with 1 or N elements (Captum's ``TargetType`` for
+            an (N, C) output).
         scores: (N, C) scores of the forward pass.
 
     Returns:
@@ -176,20 +219,18 @@ def resolve_targets(target: TargetType, scores: Tensor) -> Tensor:
     batch_size, n_classes = scores.shape
     if target is None:
         targets = scores.detach().argmax(dim=1)
-    elif isinstance(target, int):
-        targets = torch.full((batch_size,), target, dtype=torch.long, device=scores.device)
-    elif isinstance(target, Tensor | list):
-        if isinstance(target, list) and not all(isinstance(t, int) for t in target):
-            raise ValueError(
-                "target as a list must hold one int class index per example (tuple targets are not supported)"
-            )
-        targets = torch.as_tensor(target, dtype=torch.long, device=scores.device).flatten()
-        if targets.numel() == 1:
-            targets = targets.expand(batch_size)
-        elif targets.numel() != batch_size:
-            raise ValueError(f"target has {targets.numel()} entries but the inputs hold {batch_size} examples")
+    elif isinstance(target, Tensor):
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise ValueError(f"target tensor must hold integer class indices, got dtype {target.dtype}")
+        targets = target.to(device=scores.device, dtype=torch.long).flatten()
+    elif isinstance(target, list):
+        targets = torch.tensor([_class_index(t) for t in target], dtype=torch.long, device=scores.device)
     else:
-        raise TypeError(f"target must be None, an int, a list of ints or a tensor, got {type(target).__name__}")
+        targets = torch.tensor([_class_index(target)], dtype=torch.long, device=scores.device)
+    if targets.numel() == 1:
+        targets = targets.expand(batch_size)
+    elif targets.numel() != batch_size:
+        raise ValueError(f"target has {targets.numel()} entries but the inputs hold {batch_size} examples")
     if ((targets < 0) | (targets >= n_classes)).any():
         raise ValueError(f"target class indices must lie in [0, {n_classes - 1}], got {targets.tolist()}")
     return targets

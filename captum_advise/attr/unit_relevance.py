@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 from captum_advise.density import adaptive_kde, count_peaks
@@ -18,6 +19,14 @@ def flatten_column_major(feature_maps: Tensor) -> Tensor:
     """
     n_examples, n_units, height, width = feature_maps.shape
     return feature_maps.transpose(2, 3).reshape(n_examples * n_units, width * height)
+
+
+def _check_finite(feature_maps: Tensor) -> None:
+    bad = (~torch.isfinite(feature_maps.detach())).flatten(2).any(dim=2).nonzero()
+    if len(bad):
+        where = ", ".join(f"example {int(n)} unit {int(k)}" for n, k in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ValueError(f"the layer's values contain NaN or Inf ({where}{more}): ADVISE needs finite activations")
 
 
 def unit_relevance(
@@ -37,6 +46,7 @@ def unit_relevance(
         in [0, 1]).
     """
     n_examples, n_units = feature_maps.shape[:2]
+    _check_finite(feature_maps)
     samples = flatten_column_major(feature_maps.detach())
     estimate = adaptive_kde(samples, n_bandwidths=n_bandwidths, value_range=value_range)
     return count_peaks(estimate.density).view(n_examples, n_units)

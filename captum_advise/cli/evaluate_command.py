@@ -19,6 +19,7 @@ from captum_advise.evaluation import (
 )
 from captum_advise.imresize import UPSAMPLE_MODES
 from captum_advise.models import load_model
+from captum_advise.output_files import atomic_write_text, locked_output
 
 __all__ = ["add_evaluate_command", "add_merge_command", "folder_records", "method_list"]
 
@@ -129,6 +130,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     records = _records(args)
     if not records:
         raise ValueError(f"no images to evaluate in {args.images}")
+    with locked_output(args.out):
+        return _evaluate_locked(args, records)
+
+
+def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> int:
     loaded = load_model(args.model, args.weights, device=args.device)
     config = EvaluationConfig(
         methods=args.methods,
@@ -155,13 +161,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
     sources = [folder / "records.csv" for folder in args.shards]
     for source in sources:
         if not source.exists():
             raise FileNotFoundError(f"no records.csv in {source.parent}")
-    count = merge_records(sources, args.out / "records.csv")
-    (args.out / "summary.md").write_text(summary_table(read_records(args.out / "records.csv")))
+    with locked_output(args.out):
+        count = merge_records(sources, args.out / "records.csv")
+        atomic_write_text(args.out / "summary.md", summary_table(read_records(args.out / "records.csv")))
     print(f"merged {count} records from {len(sources)} shards into {args.out}\n")
     print((args.out / "summary.md").read_text())
     return 0

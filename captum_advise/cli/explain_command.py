@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 from captum_advise.data import ImageRecord, embedded_photos, image_files
 from captum_advise.figures import depth_sheet, explanation_sheet, unit_sheet
 from captum_advise.models import GEOMETRIES, PRESETS, LoadedModel, load_model
+from captum_advise.output_files import atomic_write_text, prepare_output_folder, save_figure
 from captum_advise.pipeline import ImageExplanation, explain_images, unit_density
 
 __all__ = ["add_demo_command", "add_explain_command"]
@@ -93,7 +95,35 @@ def image_records(paths: list[Path]) -> list[ImageRecord]:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    return write_explanations(args, image_records(args.images))
+    records = image_records(args.images)
+    if not records:
+        raise ValueError(f"no images found in {', '.join(str(path) for path in args.images)}")
+    return write_explanations(args, records)
+
+
+def output_stems(records: list[ImageRecord]) -> list[str]:
+    """A distinct file stem per image: its own stem, or, where stems collide (fish.jpg, fish.png),
+    its full name with the dot replaced (fish_jpg, fish_png), numbered if that still collides."""
+    stems = [Path(record.name).stem for record in records]
+    counts = Counter(stems)
+    named = [
+        record.name.replace(".", "_") if counts[stem] > 1 else stem for record, stem in zip(records, stems, strict=True)
+    ]
+    seen: Counter[str] = Counter()
+    distinct = []
+    for stem in named:
+        seen[stem] += 1
+        distinct.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return distinct
+
+
+def _check_no_input_overwritten(records: list[ImageRecord], outputs: list[Path]) -> None:
+    inputs = {record.path.resolve() for record in records if record.path is not None}
+    for output in outputs:
+        if output.resolve() in inputs:
+            raise ValueError(
+                f"--out {output.parent} would overwrite the input image {output}: choose another output folder"
+            )
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -103,10 +133,18 @@ def run_demo(args: argparse.Namespace) -> int:
 def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> int:
     for record in records:
         record.load()  # unreadable files fail here, before the model is built
+    stems = output_stems(records)
+    suffixes = [".png", ".json"] + ["_units.png"] * args.unit_sheets + ["_depth.png"] * args.depth
+    _check_no_input_overwritten(records, [args.out / f"{stem}{suffix}" for stem in stems for suffix in suffixes])
+    if args.out.exists() and not args.out.is_dir():
+        prepare_output_folder(args.out)  # names the problem before the model is built
     loaded = load_model(args.model, args.weights, device=args.device)
     layer = args.layer or loaded.preset.reference_layer
     loaded.layer(layer)
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.target is not None and not 0 <= args.target < len(loaded.class_names):
+        last = len(loaded.class_names) - 1
+        raise ValueError(f"--target {args.target} is not a class of {args.model}: use 0 to {last}")
+    prepare_output_folder(args.out)
     explanations = explain_images(
         loaded,
         records,
@@ -118,13 +156,12 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
         value_range=args.value_range,
     )
     title = f"{args.model} {layer}"
-    for record, explanation in zip(records, explanations, strict=True):
-        stem = Path(record.name).stem
+    for record, explanation, stem in zip(records, explanations, stems, strict=True):
         _save(explanation_sheet(explanation, title, loaded.random_weights), args.out / f"{stem}.png")
         summary = {"model": args.model, "weights": loaded.weights, "random_weights": loaded.random_weights}
         summary |= {"layer": layer, "value_range": args.value_range, "geometry": args.geometry}
         summary |= explanation.to_json(loaded.class_names)
-        (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=1))
+        atomic_write_text(args.out / f"{stem}.json", json.dumps(summary, indent=1))
         if args.unit_sheets:
             _write_unit_sheet(args, loaded, layer, record, explanation, args.out / f"{stem}_units.png")
         if args.depth:
@@ -167,4 +204,4 @@ def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: Im
 
 
 def _save(figure, path: Path) -> None:
-    figure.savefig(path, dpi=90)
+    save_figure(figure, path, dpi=90)

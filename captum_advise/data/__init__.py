@@ -8,6 +8,7 @@ from captum_advise.data.images import (
     image_files,
     labelled_folder,
     read_image,
+    to_rgb,
     unlabelled_folder,
 )
 from captum_advise.data.noise import PAPER_DENSITIES, noise_generator, salt_and_pepper
@@ -23,5 +24,6 @@ __all__ = [
     "noise_generator",
     "read_image",
     "salt_and_pepper",
+    "to_rgb",
     "unlabelled_folder",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "image_files",
     "labelled_folder",
     "read_image",
+    "to_rgb",
     "unlabelled_folder",
 ]
 
@@ -48,22 +50,63 @@ class ImageRecord:
     image: Image.Image | None = None
 
     def load(self) -> Image.Image:
-        """The photo as an RGB PIL image."""
-        return self.image.convert("RGB") if self.image is not None else read_image(self.path)
+        """The photo as an 8-bit RGB PIL image (see :func:`to_rgb`)."""
+        return to_rgb(self.image, self.name) if self.image is not None else read_image(self.path)
+
+
+def _full_scale(values: np.ndarray, mode: str, name: str) -> float:
+    """The value that means white in a high-bit-depth image."""
+    if mode.startswith("I;16"):
+        return 65535.0
+    low, high = float(values.min()), float(values.max())
+    if mode == "F" and low >= 0 and high <= 1:
+        return 1.0
+    for scale in (255.0, 65535.0):
+        if low >= 0 and high <= scale:
+            return scale
+    raise ImageReadError(
+        f"cannot tell the range of image {name} (mode {mode}, values {low:g} to {high:g}): "
+        "save it as an 8- or 16-bit image"
+    )
+
+
+def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
+    """Any PIL image as 8-bit RGB, without clipping high-bit-depth images to white.
+
+    16-bit images (``I;16``) are scaled from [0, 65535]; 32-bit integer (``I``) and float (``F``)
+    images from the range their values show ([0, 1] for floats, else [0, 255] or [0, 65535]).
+    Transparency (``RGBA``, ``LA``, ``PA``, ``P`` with a transparent colour) is dropped: the
+    colours under it are kept. ``CMYK``, ``L``, ``P`` and the rest convert as PIL converts them.
+
+    Raises:
+        ImageReadError: a 32-bit or float image whose range cannot be told (negative values, or
+            values beyond 65535).
+    """
+    mode = image.mode
+    if mode.startswith("I") or mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        scaled = np.clip(np.floor(values * (255.0 / _full_scale(values, mode, name)) + 0.5), 0, 255)
+        return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # PIL warns when a palette image with transparency goes to RGB directly
+    return image.convert("RGB")
 
 
 def read_image(path: str | Path) -> Image.Image:
-    """Open an image file as RGB (greyscale and palette images are converted).
+    """Open an image file as 8-bit RGB (see :func:`to_rgb` for other modes).
 
     Raises:
-        ImageReadError: the file is missing or not an image, naming the file.
+        ImageReadError: the file is missing, not an image, over PIL's decompression-bomb limit, or
+            of a range that cannot be told, naming the file.
     """
     path = Path(path)
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return to_rgb(image, str(path))
     except FileNotFoundError:
         raise ImageReadError(f"image not found: {path}") from None
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(f"image {path} is too large to read safely: {error}") from None
     except (UnidentifiedImageError, OSError) as error:
         raise ImageReadError(f"cannot read image {path}: {error}") from None
 

@@ -1,5 +1,6 @@
 """The AVX evaluation protocol: runner, records and the Table-1-style summary."""
 
+from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import COLUMNS, append_records, completed_methods, merge_records, read_records
 from captum_advise.evaluation.runner import EvaluationConfig, run_evaluation, shard
@@ -11,6 +12,7 @@ __all__ = [
     "ProtocolOptions",
     "append_records",
     "completed_methods",
+    "mean_interval",
     "merge_records",
     "paired_rows",
     "read_records",

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+
+from captum_advise.output_files import atomic_write_csv
 
 __all__ = ["COLUMNS", "append_records", "completed_methods", "merge_records", "read_records"]
 
@@ -32,25 +36,67 @@ COLUMNS = (
 )
 
 
+def _rows_of(text: str, path: Path) -> list[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None:
+        return []
+    if tuple(reader.fieldnames) != COLUMNS:
+        raise ValueError(f"{path} is not a records.csv of this version (columns {reader.fieldnames})")
+    rows = list(reader)
+    for number, row in enumerate(rows, start=2):
+        if None in row.values() or None in row:
+            raise ValueError(f"{path} line {number} does not have the {len(COLUMNS)} columns of a record")
+    return rows
+
+
 def read_records(path: Path) -> list[dict[str, str]]:
-    """The rows of a records.csv (empty list if there is none)."""
+    """The rows of a records.csv (empty list if there is none).
+
+    A last line without its newline (a writer killed mid-row, a full disk) is an incomplete row:
+    it is left out with a warning, so a resumed run computes it again. Rows whose (image, method,
+    group) was already read (two runs that once wrote into the same folder) are left out too.
+    """
     if not path.exists():
         return []
     with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
-            raise ValueError(f"{path} is not a records.csv of this version (columns {reader.fieldnames})")
-        return list(reader)
+        text = handle.read()
+    complete, _, partial = text.rpartition("\n")
+    if partial:
+        message = f"{path}: its last line is incomplete ({partial[:40]!r}...); it is left out and recomputed"
+        warnings.warn(message, stacklevel=2)
+        text = complete + "\n" if complete else ""
+    rows, seen, duplicates = [], set(), 0
+    for row in _rows_of(text, path):
+        key = (row["image"], row["method"], row["group"])
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append(row)
+    if duplicates:
+        warnings.warn(f"{path}: {duplicates} duplicate (image, method, group) rows left out", stacklevel=2)
+    return rows
 
 
 def append_records(path: Path, rows: Iterable[dict[str, object]]) -> None:
-    """Append rows, writing the header first if the file is new."""
-    new = not path.exists()
+    """Append rows, writing the header first if the file is new.
+
+    An incomplete last line (see :func:`read_records`) is cut off first, so a new row never
+    continues a partial one.
+    """
+    if path.exists():
+        with path.open("rb+") as handle:
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    if not path.exists() or path.stat().st_size == 0:
+        writer.writeheader()
+    writer.writerows(rows)
+    # One write call per batch: a kill leaves whole rows and at most one cut line.
     with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+        handle.write(buffer.getvalue())
 
 
 def completed_methods(rows: Iterable[dict[str, str]]) -> dict[str, set[str]]:
@@ -75,7 +121,5 @@ def merge_records(sources: list[Path], destination: Path) -> int:
             if key not in seen:
                 seen.add(key)
                 merged.append(row)
-    if destination.exists():
-        destination.unlink()
-    append_records(destination, merged)
+    atomic_write_csv(destination, COLUMNS, merged)
     return len(merged)

@@ -18,6 +18,7 @@ from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import append_records, completed_methods, read_records
 from captum_advise.evaluation.summary import summary_table
 from captum_advise.models import Geometry, LoadedModel
+from captum_advise.output_files import atomic_write_text, locked_output
 
 __all__ = ["EvaluationConfig", "run_evaluation", "shard"]
 
@@ -123,12 +124,22 @@ def run_evaluation(
     """Evaluate every method on every image; resume from ``out/records.csv`` if it exists.
 
     Writes ``out/records.csv`` (appended after every batch, so an interrupted run loses at most
-    one batch) and ``out/summary.md``.
+    one batch; a cut last line is recomputed) and ``out/summary.md`` (atomically). The folder is
+    locked for the run: a second run into the same ``out`` fails at once.
 
     Returns:
         All rows of records.csv.
+
+    Raises:
+        OutputFolderError: ``out`` is a file, not writable, or locked by another run.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    with locked_output(out):
+        return _run_locked(loaded, records, out, config, progress)
+
+
+def _run_locked(
+    loaded: LoadedModel, records: Sequence[ImageRecord], out: Path, config: EvaluationConfig, progress: bool
+) -> list[dict[str, str]]:
     path = out / "records.csv"
     pending = _pending(records, config, completed_methods(read_records(path)))
     model, layer = loaded.model, loaded.layer(config.layer)
@@ -175,5 +186,5 @@ def run_evaluation(
             bar.update(len(chunk))
     all_rows = read_records(path)
     warning = "**RANDOM WEIGHTS: these numbers describe an untrained network.**\n\n" if loaded.random_weights else ""
-    (out / "summary.md").write_text(warning + summary_table(all_rows))
+    atomic_write_text(out / "summary.md", warning + summary_table(all_rows))
     return all_rows

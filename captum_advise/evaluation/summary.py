@@ -10,6 +10,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
+from captum_advise.evaluation.intervals import mean_interval
+
 __all__ = ["METHOD_TITLES", "paired_rows", "summary_rows", "summary_table"]
 
 METHOD_TITLES = {
@@ -31,17 +33,6 @@ ROW_NOTES = (
     "ADVISE groups scored."
 )
 METRICS = ("ad", "ssim", "fsim", "mse", "avx", "hit")
-
-
-def _interval(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of its Student-t 95% interval."""
-    from scipy.stats import t
-
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan
-    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, float(t.ppf(0.975, len(values) - 1)) * math.sqrt(variance / len(values))
 
 
 def _per_image_choice(rows: Iterable[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
@@ -73,7 +64,7 @@ def summary_rows(rows: list[dict[str, str]]) -> list[dict[str, object]]:
         entry: dict[str, object] = {"method": title, "images": len(chosen)}
         entry["peak range"] = peak_range if title in (ORACLE, AUTO) else ""
         for metric in METRICS:
-            entry[metric] = _interval([float(row[metric]) for row in chosen])
+            entry[metric] = mean_interval([float(row[metric]) for row in chosen])
         entry["seconds"] = sum(float(row["seconds"]) for row in chosen) / len(chosen)
         entry["metric_seconds"] = sum(float(row["metric_seconds"]) for row in chosen) / len(chosen)
         table.append(entry)
@@ -101,7 +92,7 @@ def paired_rows(rows: list[dict[str, str]], metric: str = "avx") -> list[dict[st
                 {
                     "comparison": f"{short} vs {baseline}",
                     "images": len(common),
-                    "difference": _interval(differences),
+                    "difference": mean_interval(differences),
                     "wins": sum(d > 0 for d in differences),
                     "ties": sum(d == 0 for d in differences),
                     "losses": sum(d < 0 for d in differences),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
+
+from captum_advise.output_files import atomic_write_csv
 
 __all__ = ["write_rows"]
 
 
 def write_rows(path: Path, columns: Sequence[str], rows: Sequence[dict[str, object]]) -> None:
-    """Write ``rows`` (dicts keyed by ``columns``) to ``path``, creating its folder."""
+    """Write ``rows`` (dicts keyed by ``columns``) to ``path`` atomically, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(columns))
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_csv(path, columns, rows)

@@ -12,6 +12,7 @@ from captum_advise.data import PAPER_DENSITIES, ImageRecord
 from captum_advise.evaluation import EvaluationConfig, run_evaluation, summary_rows
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.models import LoadedModel
+from captum_advise.output_files import save_figure
 
 __all__ = ["ablation_plot", "relu_options", "run_noise_ablation"]
 
@@ -76,7 +77,7 @@ def run_noise_ablation(
                     }
                 )
     write_rows(out / "ablation.csv", ABLATION_COLUMNS, rows)
-    ablation_plot(rows, loaded.random_weights).savefig(out / "ablation.png", dpi=100)
+    save_figure(ablation_plot(rows, loaded.random_weights), out / "ablation.png", dpi=100)
     return rows
 
 

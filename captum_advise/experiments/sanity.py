@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from captum_advise.data import ImageRecord
+from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.randomization import (
     cascading_randomization,
@@ -24,6 +24,7 @@ from captum_advise.experiments.randomization import (
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import map_similarity
 from captum_advise.models import Geometry, LoadedModel, resolve_layer
+from captum_advise.output_files import save_figure
 
 __all__ = ["SanityConfig", "run_parameter_randomization", "sanity_plot", "summarize_similarity"]
 
@@ -97,12 +98,12 @@ def run_parameter_randomization(
                     | {k: f"{v:.6f}" for k, v in similarity.items()}
                 )
     write_rows(out / "sanity.csv", SANITY_COLUMNS, rows)
-    sanity_plot(rows, loaded.random_weights).savefig(out / "sanity.png", dpi=100)
+    save_figure(sanity_plot(rows, loaded.random_weights), out / "sanity.png", dpi=100)
     return rows
 
 
 def summarize_similarity(rows: list[dict[str, object]]) -> dict[tuple[int, str, str], dict[str, tuple[float, float]]]:
-    """(step, layer, method) -> measure -> (mean over images, half-width of the 95% interval)."""
+    """(step, layer, method) -> measure -> (mean over images, half-width of the Student-t 95% interval)."""
     grouped: dict[tuple[int, str, str], list[dict[str, object]]] = defaultdict(list)
     for row in rows:
         grouped[(int(row["step"]), str(row["layer"]), str(row["method"]))].append(row)
@@ -110,12 +111,7 @@ def summarize_similarity(rows: list[dict[str, object]]) -> dict[tuple[int, str, 
     for key, mine in grouped.items():
         summary[key] = {}
         for measure in MEASURES:
-            values = [float(row[measure]) for row in mine]
-            mean = sum(values) / len(values)
-            spread = (
-                math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
-            )
-            summary[key][measure] = (mean, 1.96 * spread / math.sqrt(len(values)))
+            summary[key][measure] = mean_interval([float(row[measure]) for row in mine])
     return summary
 
 
