@@ -156,3 +156,35 @@ def test_lime_linear_surrogate_is_an_option():
         net, net[1], uint8.float() / 255, torch.tensor([1])
     )
     assert maps.shape == (1, 28, 28) and maps.sum() == 3 * 49
+
+
+def _layer_gradients_and_activations(net, layer, images, targets):
+    from captum.attr import LayerActivation, LayerGradientXActivation
+
+    softmax = lambda x: torch.softmax(net(x), dim=1)  # noqa: E731
+    gradients = LayerGradientXActivation(softmax, layer, multiply_by_inputs=False).attribute(images, target=targets)
+    return gradients.double(), LayerActivation(softmax, layer).attribute(images).double()
+
+
+def test_without_gradient_relu_layer_cam_and_grad_cam_plus_plus_keep_negative_gradients():
+    net, images = tiny_cnn(), tiny_images()
+    targets = torch.tensor([0, 3, 4])
+    grads, acts = _layer_gradients_and_activations(net, net[1], images, targets)
+    assert (grads < 0).any() and (grads > 0).any()
+    layer_cam = GradCamLibraryMethod("layercam", relu=False, gradient_relu=False)(net, net[1], images, targets)
+    torch.testing.assert_close(layer_cam, min_max_normalize((grads * acts).sum(dim=1)).float(), rtol=1e-4, atol=1e-5)
+    squared = grads**2
+    sums = acts.sum(dim=(2, 3), keepdim=True)
+    alpha = torch.where(grads != 0, squared / (2 * squared + sums * squared * grads + 1e-6), 0)
+    weights = (grads * alpha).sum(dim=(2, 3), keepdim=True)
+    plus_plus = GradCamLibraryMethod("gradcampp", relu=False, gradient_relu=False)(net, net[1], images, targets)
+    torch.testing.assert_close(plus_plus, min_max_normalize((weights * acts).sum(dim=1)).float(), rtol=1e-4, atol=1e-5)
+    for name in ("layercam", "gradcampp"):
+        kept = GradCamLibraryMethod(name, relu=False)(net, net[1], images, targets)
+        dropped = GradCamLibraryMethod(name, relu=False, gradient_relu=False)(net, net[1], images, targets)
+        assert (kept - dropped).abs().max() > 0.05
+    # Grad-CAM has no ReLU on gradients: the switch changes nothing there.
+    torch.testing.assert_close(
+        GradCamLibraryMethod("gradcam", relu=False)(net, net[1], images, targets),
+        GradCamLibraryMethod("gradcam", relu=False, gradient_relu=False)(net, net[1], images, targets),
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
 from test_layer_advise import tiny_cnn, tiny_images
+from torch import nn
 
 from captum_advise.cli import main
 from captum_advise.data import PAPER_DENSITIES, labelled_folder, noise_generator, salt_and_pepper
@@ -15,7 +17,9 @@ from captum_advise.experiments import (
     cascading_randomization,
     independent_randomization,
     map_similarity,
+    network_signal,
     randomizable_layers,
+    randomize_layer,
     relu_options,
     run_data_randomization,
     run_parameter_randomization,
@@ -74,10 +78,50 @@ def test_cascading_randomizes_exactly_the_top_k_layers_on_a_copy():
 def test_similarity_of_a_map_with_itself_is_one_and_with_its_negation_is_minus_one():
     torch.manual_seed(0)
     a = torch.rand(20, 20) - 0.5
-    assert map_similarity(a, a) == pytest.approx({"spearman_abs": 1.0, "spearman": 1.0, "ssim": 1.0})
+    assert map_similarity(a, a) == pytest.approx({"spearman_abs": 1.0, "spearman": 1.0, "ssim": 1.0, "hog": 1.0})
     assert map_similarity(a, -a)["spearman"] == pytest.approx(-1.0)
     assert map_similarity(a, -a)["spearman_abs"] == pytest.approx(1.0)
     assert map_similarity(a, torch.zeros(20, 20))["spearman"] == 0.0
+    assert map_similarity(a, torch.zeros(20, 20))["hog"] == 0.0
+    # HOG sees edges: a bright square and the same square moved by half its size share fewer of them.
+    square = torch.zeros(64, 64)
+    square[16:40, 16:40] = 1
+    moved = torch.roll(square, shifts=12, dims=1)
+    assert map_similarity(square, 2 * square + 1)["hog"] == pytest.approx(1.0)  # min-max scaling first
+    assert map_similarity(square, moved)["hog"] < 0.8
+
+
+def test_network_signal_by_hand_and_a_dead_network():
+    linear = nn.Sequential(nn.Identity(), nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        linear[1].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 3.0]]))
+    inputs = torch.tensor([[0.0, 0.0], [2.0, 2.0]])  # per-coordinate std across the two: sqrt(2)
+    signal = network_signal(linear, linear[0], inputs)
+    assert signal.activation_spread == pytest.approx(2**0.5)
+    assert signal.logit_spread == pytest.approx((2**0.5 + 3 * 2**0.5) / 2)
+    assert signal.distinct_predictions == 2  # logits (0, 0) -> class 0 (first of a tie), (2, 6) -> class 1
+    dead = nn.Sequential(nn.Identity(), nn.Linear(2, 2))
+    with torch.no_grad():
+        dead[1].weight.zero_()
+    dead_signal = network_signal(dead, dead[0], inputs)
+    assert dead_signal.logit_spread == 0 and not dead_signal.alive(signal) and signal.alive(signal)
+
+
+def test_scaled_reinitialisation_keeps_each_layers_scale_and_reset_is_pytorchs():
+    net = tiny_cnn()
+    trained_std = float(net[0].weight.detach().std())
+    scaled = copy.deepcopy(net)
+    randomize_layer(scaled, "0", seed=3)
+    assert float(scaled[0].weight.std()) == pytest.approx(trained_std, rel=0.2)
+    assert not torch.equal(scaled[0].weight, net[0].weight)
+    reset = copy.deepcopy(net)
+    randomize_layer(reset, "0", seed=3, init="reset")
+    expected = copy.deepcopy(net)
+    torch.manual_seed(3)
+    expected[0].reset_parameters()
+    assert torch.equal(reset[0].weight, expected[0].weight)
+    with pytest.raises(ValueError, match="init must be"):
+        randomize_layer(copy.deepcopy(net), "0", seed=3, init="uniform")
 
 
 def test_sanity_maps_keep_the_sign_and_ablation_options_switch_relu():
@@ -85,9 +129,10 @@ def test_sanity_maps_keep_the_sign_and_ablation_options_switch_relu():
     for method in ("advise", "gradcam", "gradcampp", "layercam"):
         maps = sanity_maps(method, net, net[1], images, torch.tensor([0, 1, 2]))
         assert maps.shape == (3, 14, 14) and torch.isfinite(maps).all()
-    assert relu_options(["advise", "gradcam", "lime"], False) == {
+    assert relu_options(["advise", "gradcam", "layercam", "lime"], False) == {
         "advise": {"relu_attributions": False},
-        "gradcam": {"relu": False},
+        "gradcam": {"relu": False, "gradient_relu": False},
+        "layercam": {"relu": False, "gradient_relu": False},
     }
 
 
@@ -113,6 +158,19 @@ def test_randomizing_the_top_layers_lowers_grad_cam_similarity_on_mobilenet(mobi
     assert (tmp_path / "sanity.png").stat().st_size > 10_000
     again = run_parameter_randomization(loaded, records, tmp_path / "again", config, progress=False)
     assert again == rows
+    assert (tmp_path / "again" / "sanity.csv").read_text() == (tmp_path / "sanity.csv").read_text()
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    assert info["options"]["config"]["seed"] == 0 and info["options"]["config"]["init"] == "scaled"
+    assert info["versions"]["torch"] in (torch.__version__, torch.__version__.split("+")[0])
+    assert info["torch_threads"] == torch.get_num_threads()
+    # The signal per step: alive with the scaled re-initialisation, dead after 3 steps with PyTorch's reset.
+    step_signal = {int(row["step"]): row for row in rows if row["method"] == "gradcam"}
+    assert float(step_signal[0]["activation_spread"]) == pytest.approx(1.0) and step_signal[0]["alive"] == 1
+    assert all(row["alive"] == 1 for row in step_signal.values())
+    reset = SanityConfig(methods=["gradcam"], steps=4, seed=0, init="reset")
+    reset_rows = run_parameter_randomization(loaded, records, tmp_path / "reset", reset, progress=False)
+    reset_signal = {int(row["step"]): row for row in reset_rows}
+    assert reset_signal[4]["alive"] == 0 and float(reset_signal[4]["activation_spread"]) < 0.01
 
 
 def test_shapes_task_and_data_randomization(tmp_path):
@@ -127,6 +185,10 @@ def test_shapes_task_and_data_randomization(tmp_path):
     assert len(result.rows) == 8 and (tmp_path / "data_randomization.csv").exists()
     unfit = run_data_randomization(tmp_path / "unfit", ["gradcam"], train_count=48, test_count=8, max_epochs=1)
     assert unfit.random_label_epochs == 1 and not unfit.memorized
+    run_data_randomization(tmp_path / "again", ["gradcam"], train_count=48, test_count=8, max_epochs=1)
+    assert (tmp_path / "again" / "data_randomization.csv").read_text() == (
+        tmp_path / "unfit" / "data_randomization.csv"
+    ).read_text()
 
 
 def test_experiment_commands(monkeypatch, tmp_path, capsys):
@@ -151,6 +213,11 @@ def test_experiment_commands(monkeypatch, tmp_path, capsys):
     )
     ablation = (tmp_path / "a" / "ablation.csv").read_text().splitlines()
     assert len(ablation) == 3 and ablation[1].startswith("0.0,True,Grad-CAM")
+    # The same arguments on the same machine give the same table.
+    rerun = ["ablate", *common, "--methods", "gradcam", "--densities", "0,0.2", "--relu", "on"]
+    assert main([*rerun, "--out", str(tmp_path / "a2")]) == 0
+    assert (tmp_path / "a2" / "ablation.csv").read_text().splitlines() == ablation
+    assert json.loads((tmp_path / "a" / "run_info.json").read_text())["options"]["densities"] == [0.0, 0.2]
     assert main(["sanity", *common, "--methods", "gradcam", "--steps", "1", "--out", str(tmp_path / "s")]) == 0
     assert "step   1 classifier.1" in capsys.readouterr().out
     assert main(["sanity", *common, "--methods", "lime", "--out", str(tmp_path / "s")]) == 1

@@ -2,12 +2,13 @@
 
 from captum_advise.baselines.advise import AdviseMethod
 from captum_advise.baselines.explanations import Explanations, MapVariant, SingleMapMethod, explain_two_classes
-from captum_advise.baselines.grad_cam_library import CAM_CLASSES, GradCamLibraryMethod
+from captum_advise.baselines.grad_cam_library import CAM_CLASSES, GRADIENT_RELU_METHODS, GradCamLibraryMethod
 from captum_advise.baselines.lime import LimeMethod, TreeSurrogate, superpixels, top_superpixel_mask
 from captum_advise.baselines.registry import METHOD_NAMES, build_method, explain_batch
 
 __all__ = [
     "CAM_CLASSES",
+    "GRADIENT_RELU_METHODS",
     "METHOD_NAMES",
     "AdviseMethod",
     "Explanations",

@@ -27,7 +27,7 @@ from captum_advise.attr import normalize_and_resize
 from captum_advise.imresize import UpsampleMode
 from captum_advise.models import preserved_state
 
-__all__ = ["CAM_CLASSES", "LAYER_CAM_CLASSES", "GradCamLibraryMethod"]
+__all__ = ["CAM_CLASSES", "GRADIENT_RELU_METHODS", "LAYER_CAM_CLASSES", "GradCamLibraryMethod"]
 
 CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "scorecam": ScoreCAM, "layercam": LayerCAM}
 
@@ -71,10 +71,42 @@ class _LayerResolutionMixin:
         return np.mean(np.stack(cams, axis=1), axis=1)
 
 
+class _SignedGradientsGradCAMPlusPlus(GradCAMPlusPlus):
+    """Grad-CAM++ (1.5.7's weights) without the positive part of the gradients: negative evidence kept."""
+
+    def get_cam_weights(self, input_tensor, target_layers, target_category, activations, grads):
+        spatial_axes = tuple(range(2, activations.ndim))
+        sum_activations = np.sum(activations, axis=spatial_axes).reshape(
+            activations.shape[:2] + (1,) * len(spatial_axes)
+        )
+        squared = grads**2
+        alpha = squared / (2 * squared + sum_activations * squared * grads + 1e-6)
+        alpha = np.where(grads != 0, alpha, 0)
+        return np.sum(grads * alpha, axis=spatial_axes)  # the library: np.maximum(grads, 0) * alpha
+
+
+class _SignedGradientsLayerCAM(LayerCAM):
+    """Layer-CAM without the positive part of the gradients: each position weighted by its raw gradient."""
+
+    def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads, eigen_smooth):
+        return (grads * activations).sum(axis=1)  # the library: np.maximum(grads, 0) * activations
+
+
+SIGNED_GRADIENT_CLASSES = {"gradcampp": _SignedGradientsGradCAMPlusPlus, "layercam": _SignedGradientsLayerCAM}
+GRADIENT_RELU_METHODS = tuple(SIGNED_GRADIENT_CLASSES)
+
+
+def _cam_class(name: str, relu: bool, gradient_relu: bool) -> type:
+    base = CAM_CLASSES[name] if gradient_relu else SIGNED_GRADIENT_CLASSES.get(name, CAM_CLASSES[name])
+    suffix = ("" if relu else "NoMapReLU") + ("" if gradient_relu else "NoGradientReLU")
+    return type(f"{base.__name__}AtLayer{suffix}", (_LayerResolutionMixin, base), {"relu": relu})
+
+
 LAYER_CAM_CLASSES = {
-    (name, relu): type(f"{cls.__name__}AtLayer{'' if relu else 'Signed'}", (_LayerResolutionMixin, cls), {"relu": relu})
-    for name, cls in CAM_CLASSES.items()
+    (name, relu, gradient_relu): _cam_class(name, relu, gradient_relu)
+    for name in CAM_CLASSES
     for relu in (True, False)
+    for gradient_relu in (True, False)
 }
 
 
@@ -86,9 +118,11 @@ class GradCamLibraryMethod:
         name: ``"gradcam"``, ``"gradcampp"``, ``"scorecam"`` or ``"layercam"``.
         score: ``"softmax"`` (reference: explain probabilities) or ``"logit"``.
         score_cam_batch_size: masked images per forward pass in Score-CAM.
-        relu: False removes the library's ReLU on the weighted sum (negative evidence kept; the
-            noise ablation's "without ReLU"); Layer-CAM's ReLU on gradients is part of its weights
-            and stays.
+        relu: False removes the library's ReLU on the weighted sum (the map's negative values kept).
+        gradient_relu: False also removes what Grad-CAM++ and Layer-CAM use to drop negative
+            gradients (Grad-CAM++: the positive part of the gradients in its weights; Layer-CAM:
+            the positive part of the gradients that weight each position); Grad-CAM and Score-CAM
+            have no such ReLU. The noise ablation's "without ReLU" turns both off.
         upsample: how the layer-resolution map, min-max normalised, reaches the input's size:
             ``"matlab_bicubic"`` (reference: MATLAB's ``imresize``), ``"bicubic"`` or
             ``"bilinear"`` (torch; pytorch-grad-cam itself resizes bilinearly with OpenCV).
@@ -98,6 +132,7 @@ class GradCamLibraryMethod:
     score: Literal["softmax", "logit"] = "softmax"
     score_cam_batch_size: int = 32
     relu: bool = True
+    gradient_relu: bool = True
     upsample: UpsampleMode = "matlab_bicubic"
     cs_of: ClassVar[str] = "maps"
 
@@ -121,7 +156,7 @@ class GradCamLibraryMethod:
 
     def _run(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: list) -> np.ndarray:
         with preserved_state(model), _quiet_score_cam():
-            cam = LAYER_CAM_CLASSES[(self.name, self.relu)](model=model, target_layers=[layer])
+            cam = LAYER_CAM_CLASSES[(self.name, self.relu, self.gradient_relu)](model=model, target_layers=[layer])
             try:
                 if self.name == "scorecam":
                     cam.batch_size = self.score_cam_batch_size

@@ -8,9 +8,10 @@ from pathlib import Path
 from captum_advise.cli.evaluate_command import folder_records, method_list
 from captum_advise.cli.explain_command import add_model_arguments
 from captum_advise.data import PAPER_DENSITIES
-from captum_advise.evaluation import EvaluationConfig, ProtocolOptions
+from captum_advise.evaluation import EvaluationConfig, ProtocolOptions, mean_interval
 from captum_advise.experiments import (
     SANITY_METHODS,
+    SIMILARITY_MEASURES,
     SanityConfig,
     run_data_randomization,
     run_noise_ablation,
@@ -84,6 +85,13 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
     _add_image_arguments(parser, default_limit=8)
     parser.add_argument("--methods", default=",".join(SANITY_METHODS), help=f"[default: {','.join(SANITY_METHODS)}]")
     parser.add_argument("--mode", choices=("cascading", "independent"), default="cascading")
+    parser.add_argument(
+        "--init",
+        choices=("scaled", "reset"),
+        default="scaled",
+        help="re-initialisation: 'scaled' draws each layer with its trained weights' scale, so the network keeps "
+        "depending on its input; 'reset' is PyTorch's reset_parameters() [default: scaled]",
+    )
     parser.add_argument("--steps", type=int, help="layers from the top [default: all]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
@@ -141,13 +149,15 @@ def run_sanity(args: argparse.Namespace) -> int:
     methods = _sanity_methods(args.methods)
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
-    config = SanityConfig(methods, args.layer, args.mode, args.steps, args.seed, args.device, args.geometry)
+    config = SanityConfig(methods, args.layer, args.mode, args.steps, args.seed, args.device, args.geometry, args.init)
     rows = run_parameter_randomization(loaded, records, args.out, config, progress=not args.quiet)
     summary = summarize_similarity(rows)
-    print(f"{args.mode} randomisation, {len(records)} images: mean Spearman (abs) to the trained maps")
+    alive = {int(row["step"]): str(row["alive"]) == "1" for row in rows}
+    print(f"{args.mode} randomisation ({args.init}), {len(records)} images: mean Spearman (abs) to the trained maps")
     for (step, layer, method), measures in sorted(summary.items()):
         if step in (0, 1, 2, 5, 10) or step == max(s for s, _, _ in summary):
-            print(f"  step {step:>3} {layer:<24} {method:<10} {measures['spearman_abs'][0]:.3f}")
+            dead = "" if alive[step] else "  (network no longer depends on its input)"
+            print(f"  step {step:>3} {layer:<24} {method:<10} {measures['spearman_abs'][0]:.3f}{dead}")
     print(f"rows in {args.out / 'sanity.csv'}; plot {args.out / 'sanity.png'}")
     return 0
 
@@ -170,6 +180,6 @@ def run_sanity_data(args: argparse.Namespace) -> int:
         )
     for method in methods:
         mine = [row for row in result.rows if row["method"] == method]
-        means = {k: sum(float(r[k]) for r in mine) / len(mine) for k in ("spearman_abs", "spearman", "ssim")}
-        print(f"  {method:<10} " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()))
+        means = {k: mean_interval([float(r[k]) for r in mine]) for k in SIMILARITY_MEASURES}
+        print(f"  {method:<10} " + "  ".join(f"{k} {m:.3f} ± {h:.3f}" for k, (m, h) in means.items()))
     return 0

@@ -19,6 +19,7 @@ from captum_advise.evaluation.records import append_records, completed_methods, 
 from captum_advise.evaluation.summary import summary_table
 from captum_advise.models import Geometry, LoadedModel
 from captum_advise.output_files import atomic_write_text, locked_output
+from captum_advise.run_info import write_run_info
 
 __all__ = ["EvaluationConfig", "run_evaluation", "shard"]
 
@@ -134,6 +135,7 @@ def run_evaluation(
         OutputFolderError: ``out`` is a file, not writable, or locked by another run.
     """
     with locked_output(out):
+        write_run_info(out, evaluation=config, model=loaded.preset.name, weights=loaded.weights, images=len(records))
         return _run_locked(loaded, records, out, config, progress)
 
 

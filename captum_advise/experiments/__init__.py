@@ -7,6 +7,7 @@ from captum_advise.experiments.data_randomization import (
     small_cnn,
     train,
 )
+from captum_advise.experiments.network_signal import NetworkSignal, network_signal
 from captum_advise.experiments.noise_ablation import ablation_plot, relu_options, run_noise_ablation
 from captum_advise.experiments.randomization import (
     cascading_randomization,
@@ -21,16 +22,20 @@ from captum_advise.experiments.sanity import (
     summarize_similarity,
 )
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
-from captum_advise.experiments.similarity import map_similarity
+from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 
 __all__ = [
+    "MEASURE_TITLES",
     "SANITY_METHODS",
+    "SIMILARITY_MEASURES",
     "DataRandomizationResult",
+    "NetworkSignal",
     "SanityConfig",
     "ablation_plot",
     "cascading_randomization",
     "independent_randomization",
     "map_similarity",
+    "network_signal",
     "randomizable_layers",
     "randomize_layer",
     "relu_options",

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
-from captum_advise.experiments.similarity import map_similarity
+from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
+from captum_advise.run_info import write_run_info
 
 __all__ = ["DataRandomizationResult", "run_data_randomization", "shapes_dataset", "small_cnn", "train"]
 
@@ -160,7 +161,19 @@ def run_data_randomization(
         for index in range(test_count):
             similarity = map_similarity(true_maps[index], random_maps[index])
             rows.append({"method": method, "image": index} | {k: f"{v:.6f}" for k, v in similarity.items()})
-    write_rows(out / "data_randomization.csv", ("method", "image", "spearman_abs", "spearman", "ssim"), rows)
+    write_rows(out / "data_randomization.csv", ("method", "image", *SIMILARITY_MEASURES), rows)
+    write_run_info(
+        out,
+        experiment="data randomization",
+        methods=methods,
+        train_count=train_count,
+        test_count=test_count,
+        max_epochs=max_epochs,
+        seed=seed,
+        target_accuracy=target_accuracy,
+        epochs={"true labels": true_epochs, "permuted labels": random_epochs},
+        train_accuracy={"true labels": true_train, "permuted labels": random_train},
+    )
     return DataRandomizationResult(
         true_train, true_test, random_train, random_test, rows, true_epochs, random_epochs, target_accuracy
     )

@@ -13,6 +13,7 @@ from captum_advise.evaluation import EvaluationConfig, run_evaluation, summary_r
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.models import LoadedModel
 from captum_advise.output_files import save_figure
+from captum_advise.run_info import write_run_info
 
 __all__ = ["ablation_plot", "relu_options", "run_noise_ablation"]
 
@@ -20,13 +21,18 @@ ABLATION_COLUMNS = ("density", "relu", "method", "images", "avx", "avx_half_widt
 
 
 def relu_options(methods: Sequence[str], relu: bool) -> dict[str, dict[str, object]]:
-    """Adapter options that switch each method's ReLU on the maps on or off."""
+    """Adapter options that switch off (or on) every place where a method discards negative evidence.
+
+    ADVISE and Grad-CAM: the ReLU on the map. Grad-CAM++ and Layer-CAM: the ReLU on the map and
+    the positive part of the gradients in their weights. Score-CAM: the ReLU on the map (its
+    weights are softmax scores). LIME: nothing (its map is a superpixel mask).
+    """
     options: dict[str, dict[str, object]] = {}
     for method in methods:
         if method == "advise":
             options[method] = {"relu_attributions": relu}
         elif method != "lime":  # LIME's map is a superpixel mask: it has no ReLU
-            options[method] = {"relu": relu}
+            options[method] = {"relu": relu, "gradient_relu": relu}
     return options
 
 
@@ -77,6 +83,7 @@ def run_noise_ablation(
                     }
                 )
     write_rows(out / "ablation.csv", ABLATION_COLUMNS, rows)
+    write_run_info(out, experiment="noise ablation", config=config, densities=densities, relu_modes=relu_modes)
     save_figure(ablation_plot(rows, loaded.random_weights), out / "ablation.png", dpi=100)
     return rows
 

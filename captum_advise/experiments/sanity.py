@@ -16,20 +16,24 @@ from tqdm.auto import tqdm
 from captum_advise.data import ImageRecord
 from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
+from captum_advise.experiments.network_signal import network_signal
 from captum_advise.experiments.randomization import (
+    RandomInit,
     cascading_randomization,
     independent_randomization,
     randomizable_layers,
 )
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
-from captum_advise.experiments.similarity import map_similarity
+from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel, resolve_layer
 from captum_advise.output_files import save_figure
+from captum_advise.run_info import write_run_info
 
 __all__ = ["SanityConfig", "run_parameter_randomization", "sanity_plot", "summarize_similarity"]
 
-SANITY_COLUMNS = ("mode", "step", "layer", "method", "image", "spearman_abs", "spearman", "ssim")
-MEASURES = ("spearman_abs", "spearman", "ssim")
+SIGNAL_COLUMNS = ("activation_spread", "logit_spread", "distinct_predictions", "alive")
+SANITY_COLUMNS = ("mode", "init", "step", "layer", *SIGNAL_COLUMNS, "method", "image", *SIMILARITY_MEASURES)
+MEASURES = SIMILARITY_MEASURES
 
 
 @dataclass
@@ -43,6 +47,9 @@ class SanityConfig:
             k-th layer from the top).
         steps: how many layers from the top (default: all convolution and linear layers).
         seed: seed of the re-initialisation.
+        init: ``"scaled"`` (default: each randomised parameter drawn with the trained parameter's
+            own scale, so the network keeps depending on its input) or ``"reset"`` (PyTorch's
+            ``reset_parameters()``; MobileNetV2 goes dead after a few cascade steps).
         device: torch device.
         geometry: photo to network input, ``"squash"`` (reference) or ``"crop"``.
     """
@@ -54,6 +61,7 @@ class SanityConfig:
     seed: int = 0
     device: str | torch.device = "cpu"
     geometry: Geometry = "squash"
+    init: RandomInit = "scaled"
 
 
 def run_parameter_randomization(
@@ -62,7 +70,11 @@ def run_parameter_randomization(
     """Compare each method's maps on randomised copies with its maps on the trained model.
 
     The explained class is the trained model's prediction throughout. Step 0 compares the trained
-    model with itself again (similarity 1: the maps are deterministic). Writes
+    model with itself again (similarity 1: the maps are deterministic). Every step also records
+    the network's signal (:func:`network_signal`): the spread across the photos of the explained
+    layer's values and of the logits, relative to the trained model, how many classes the photos
+    are predicted as, and ``alive`` (both spreads at least 1% of the trained model's): a step that
+    is not alive compares maps of a network whose output no longer depends on its input. Writes
     ``out/sanity.csv`` and ``out/sanity.png``; the caller's model is never modified.
 
     Returns:
@@ -76,28 +88,38 @@ def run_parameter_randomization(
         targets = model(inputs).argmax(dim=1)
     layer = resolve_layer(model, layer_name)
     trained = {method: sanity_maps(method, model, layer, inputs, targets) for method in config.methods}
+    trained_signal = network_signal(model, layer, inputs)
     generator = cascading_randomization if config.mode == "cascading" else independent_randomization
     # Lazily: the cascading copy is randomised further at each step.
-    steps = itertools.chain([(0, "none", model)], generator(model, config.steps, config.seed))
+    steps = itertools.chain([(0, "none", model)], generator(model, config.steps, config.seed, config.init))
     total = 1 + len(randomizable_layers(model)[: config.steps])
     rows: list[dict[str, object]] = []
     for step, randomized_layer, randomized in tqdm(steps, total=total, desc=config.mode, disable=not progress):
         randomized.eval()
+        explained = resolve_layer(randomized, layer_name)
+        signal = network_signal(randomized, explained, inputs)
+        activation_spread, logit_spread = signal.relative_to(trained_signal)
+        step_columns = {
+            "mode": config.mode,
+            "init": config.init,
+            "step": step,
+            "layer": randomized_layer,
+            "activation_spread": f"{activation_spread:.6g}",
+            "logit_spread": f"{logit_spread:.6g}",
+            "distinct_predictions": signal.distinct_predictions,
+            "alive": int(signal.alive(trained_signal)),
+        }
         for method in config.methods:
-            maps = sanity_maps(method, randomized, resolve_layer(randomized, layer_name), inputs, targets)
+            maps = sanity_maps(method, randomized, explained, inputs, targets)
             for n, record in enumerate(records):
                 similarity = map_similarity(trained[method][n], maps[n])
                 rows.append(
-                    {
-                        "mode": config.mode,
-                        "step": step,
-                        "layer": randomized_layer,
-                        "method": method,
-                        "image": record.name,
-                    }
+                    step_columns
+                    | {"method": method, "image": record.name}
                     | {k: f"{v:.6f}" for k, v in similarity.items()}
                 )
     write_rows(out / "sanity.csv", SANITY_COLUMNS, rows)
+    write_run_info(out, experiment="parameter randomization", config=config, images=[r.name for r in records])
     save_figure(sanity_plot(rows, loaded.random_weights), out / "sanity.png", dpi=100)
     return rows
 
@@ -115,33 +137,60 @@ def summarize_similarity(rows: list[dict[str, object]]) -> dict[tuple[int, str, 
     return summary
 
 
+def _signal_by_step(rows: list[dict[str, object]]) -> dict[int, tuple[float, float, bool]]:
+    """step -> (relative activation spread, relative logit spread, alive)."""
+    return {
+        int(row["step"]): (float(row["activation_spread"]), float(row["logit_spread"]), str(row["alive"]) == "1")
+        for row in rows
+    }
+
+
 def sanity_plot(rows: list[dict[str, object]], random_weights: bool = False) -> Figure:
-    """The usual cascading plot: mean similarity to the trained maps against the randomised layer."""
+    """The usual cascading plot, one panel per similarity measure, and the network's signal per step.
+
+    Steps where the randomised network no longer depends on its input (``alive`` false) are
+    shaded grey in every panel: similarities there say nothing about the method.
+    """
     summary = summarize_similarity(rows)
     steps = sorted({(step, layer) for step, layer, _ in summary})
     methods = list(dict.fromkeys(method for _, _, method in summary))
-    figure = Figure(figsize=(15, 4.6), layout="constrained")
-    for axis, measure in zip(figure.subplots(1, len(MEASURES)), MEASURES, strict=True):
+    signal = _signal_by_step(rows)
+    x = list(range(len(steps)))
+    dead = [i for i, (step, _) in enumerate(steps) if not signal[step][2]]
+    figure = Figure(figsize=(4.2 * (len(MEASURES) + 1), 4.8), layout="constrained")
+    axes = figure.subplots(1, len(MEASURES) + 1)
+    for axis, measure in zip(axes, MEASURES, strict=False):
         for method in methods:
             means = [summary[(s, layer, method)][measure][0] for s, layer in steps]
             halves = [summary[(s, layer, method)][measure][1] for s, layer in steps]
-            x = list(range(len(steps)))
             axis.plot(x, means, marker="o", markersize=3, label=method)
             lower = [m - (0 if h != h else h) for m, h in zip(means, halves, strict=True)]
             upper = [m + (0 if h != h else h) for m, h in zip(means, halves, strict=True)]
             axis.fill_between(x, lower, upper, alpha=0.15)
-        tick_every = max(1, len(steps) // 12)
+        axis.set_title(MEASURE_TITLES[measure], fontsize=9)
+        axis.set_ylim(-1.05, 1.05)
+        axis.axhline(0, color="0.7", linewidth=0.5)
+        axis.legend(fontsize=7)
+    signal_axis = axes[-1]
+    signal_axis.semilogy(x, [signal[s][0] for s, _ in steps], marker="o", markersize=3, label="explained layer")
+    signal_axis.semilogy(x, [signal[s][1] for s, _ in steps], marker="o", markersize=3, label="logits")
+    signal_axis.axhline(0.01, color="red", linewidth=0.8, linestyle="--", label="1%: dead below")
+    signal_axis.set_title("network signal: spread across photos / trained", fontsize=9)
+    signal_axis.legend(fontsize=7)
+    tick_every = max(1, len(steps) // 12)
+    for axis in axes:
+        for index in dead:
+            axis.axvspan(index - 0.5, index + 0.5, color="0.85", zorder=0, linewidth=0)
         axis.set_xticks(
             range(0, len(steps), tick_every),
             [steps[i][1] for i in range(0, len(steps), tick_every)],
             rotation=75,
             fontsize=6,
         )
-        axis.set_title(measure.replace("_", " "))
-        axis.set_ylim(-1.05, 1.05)
-        axis.axhline(0, color="0.7", linewidth=0.5)
-        axis.legend(fontsize=7)
     mode = str(rows[0]["mode"]) if rows else ""
-    title = f"{mode} parameter randomisation: similarity to the trained model's maps"
+    init = str(rows[0].get("init", "")) if rows else ""
+    title = f"{mode} parameter randomisation ({init} re-initialisation): similarity to the trained model's maps"
+    if dead:
+        title += "; grey: the randomised network no longer depends on its input"
     figure.suptitle(("RANDOM WEIGHTS: not a trained model. " if random_weights else "") + title)
     return figure
