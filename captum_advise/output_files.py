@@ -32,6 +32,12 @@ class OutputFolderError(ValueError):
     """An output folder that cannot be used: a file, not writable, or locked by another run."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temporary_path)`` and rename the result onto ``path`` once it is complete.
 
@@ -43,6 +49,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from the user's group
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

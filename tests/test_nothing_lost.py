@@ -204,6 +204,9 @@ def test_writes_are_atomic_an_interrupted_write_keeps_the_old_file(tmp_path):
         atomic_write(path, interrupted)
     assert path.read_text() == "old summary\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.md"]
+    plain = tmp_path / "plain.md"
+    plain.write_text("made with open()")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # the umask's permissions, not 0600
 
 
 def test_merge_and_summary_survive_reruns(torch_home, tmp_path):
