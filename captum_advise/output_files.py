@@ -13,7 +13,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_csv",
     "atomic_write_text",
+    "csv_text",
     "locked_output",
     "prepare_output_folder",
     "save_figure",
@@ -62,13 +63,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda temporary: temporary.write_text(text))
 
 
-def atomic_write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-    """Write ``rows`` (dicts keyed by ``columns``) as a CSV file, atomically."""
+def csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]], header: bool = True) -> str:
+    """``rows`` (dicts keyed by ``columns``) as CSV text, with the header line first if asked."""
     buffer = io.StringIO(newline="")
     writer = csv.DictWriter(buffer, fieldnames=list(columns))
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     writer.writerows(rows)
-    atomic_write(path, lambda temporary: temporary.write_text(buffer.getvalue(), newline=""))
+    return buffer.getvalue()
+
+
+def atomic_write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``rows`` (dicts keyed by ``columns``) as a CSV file, atomically."""
+    text = csv_text(columns, rows)
+    atomic_write(path, lambda temporary: temporary.write_text(text, newline=""))
 
 
 def save_figure(figure: Any, path: Path, dpi: int = 100) -> None:

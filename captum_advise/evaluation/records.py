@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from captum_advise.output_files import atomic_write_csv
+from captum_advise.output_files import atomic_write_csv, csv_text
 
 __all__ = ["COLUMNS", "append_records", "completed_methods", "merge_records", "read_records"]
 
@@ -65,17 +65,23 @@ def read_records(path: Path) -> list[dict[str, str]]:
         message = f"{path}: its last line is incomplete ({partial[:40]!r}...); it is left out and recomputed"
         warnings.warn(message, stacklevel=2)
         text = complete + "\n" if complete else ""
-    rows, seen, duplicates = [], set(), 0
-    for row in _rows_of(text, path):
-        key = (row["image"], row["method"], row["group"])
-        if key in seen:
-            duplicates += 1
-            continue
-        seen.add(key)
-        rows.append(row)
-    if duplicates:
+    parsed = _rows_of(text, path)
+    rows = _unique(parsed)
+    if duplicates := len(parsed) - len(rows):
         warnings.warn(f"{path}: {duplicates} duplicate (image, method, group) rows left out", stacklevel=2)
     return rows
+
+
+def _unique(rows: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    """The rows with the first of each (image, method, group) kept."""
+    seen: set[tuple[str, str, str]] = set()
+    kept = []
+    for row in rows:
+        key = (row["image"], row["method"], row["group"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept
 
 
 def append_records(path: Path, rows: Iterable[dict[str, object]]) -> None:
@@ -89,14 +95,10 @@ def append_records(path: Path, rows: Iterable[dict[str, object]]) -> None:
             data = handle.read()
             if data and not data.endswith(b"\n"):
                 handle.truncate(data.rfind(b"\n") + 1)
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-    if not path.exists() or path.stat().st_size == 0:
-        writer.writeheader()
-    writer.writerows(rows)
+    text = csv_text(COLUMNS, rows, header=not path.exists() or path.stat().st_size == 0)
     # One write call per batch: a kill leaves whole rows and at most one cut line.
     with path.open("a", newline="") as handle:
-        handle.write(buffer.getvalue())
+        handle.write(text)
 
 
 def completed_methods(rows: Iterable[dict[str, str]]) -> dict[str, set[str]]:
@@ -113,13 +115,6 @@ def merge_records(sources: list[Path], destination: Path) -> int:
     Returns:
         The number of rows written.
     """
-    seen: set[tuple[str, str, str]] = set()
-    merged = []
-    for source in sources:
-        for row in read_records(source):
-            key = (row["image"], row["method"], row["group"])
-            if key not in seen:
-                seen.add(key)
-                merged.append(row)
+    merged = _unique(row for source in sources for row in read_records(source))
     atomic_write_csv(destination, COLUMNS, merged)
     return len(merged)
