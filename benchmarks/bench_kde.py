@@ -1,10 +1,12 @@
-"""Time ``adaptive_kde`` on the explained layers of the paper's four networks.
+"""Time ``adaptive_kde`` on the explained layers of the paper's four networks and MobileNetV2.
 
 Real activation vectors (every unit of the golden MobileNetV2 file, cut or tiled to the layer's
 size) against one forward + backward pass of torchvision's VGG16 (random weights, batch 1) timed in
-the same process. Prints a table; on a machine with CUDA, the same on the GPU.
+the same process. Prints a table: on the CPU (numba kernel) at batch 1; on a machine with CUDA, the
+same on the GPU for every backend (``triton``: the fused kernel, the default; ``torch``: the
+batched tensor implementation) at batch 1, and the fused kernel at batch 32.
 
-    python benchmarks/bench_kde.py [--shared ../shared] [--repeats 3]
+    python benchmarks/bench_kde.py [--shared ../shared] [--repeats 3] [--no-cpu]
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import gzip
 import json
 import resource
+import statistics
 import time
 from pathlib import Path
 
@@ -26,6 +29,7 @@ LAYERS = [
     ("VGG16 conv5_3", 512, 196),
     ("ResNet50 layer4", 2048, 49),
     ("Xception conv4", 2048, 100),
+    ("MobileNetV2 features.18", 1280, 49),
 ]
 
 
@@ -37,7 +41,8 @@ def real_units(shared: Path, units: int, values: int) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float64)
 
 
-def best_of(repeats: int, work, device: torch.device) -> float:
+def median_time(repeats: int, work, device: torch.device) -> float:
+    """Median seconds of ``repeats`` calls (after the caller's warm-up)."""
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -47,7 +52,17 @@ def best_of(repeats: int, work, device: torch.device) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return statistics.median(times)
+
+
+def runs(devices: list[torch.device]):
+    """(device, backend, batch) to time: the default backend everywhere, and on CUDA also the tensor one."""
+    for device in devices:
+        if device.type == "cpu":
+            yield device, "numba", 1
+        else:
+            yield from ((device, backend, 1) for backend in ("triton", "torch"))
+            yield device, "triton", 32
 
 
 def vgg_forward_backward(device: torch.device):
@@ -64,27 +79,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-cpu", action="store_true", help="time the GPU only")
     args = parser.parse_args()
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    print("| device | layer | units x values | adaptive_kde s | VGG16 fwd+bwd s | ratio | peaks (mean) |")
-    print("|---|---|---|---|---|---|---|")
-    for device in devices:
-        step = vgg_forward_backward(device)
-        step()
-        baseline = best_of(args.repeats, step, device)
+    devices = [] if args.no_cpu else [torch.device("cpu")]
+    devices += [torch.device("cuda")] if torch.cuda.is_available() else []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; median of {args.repeats} after a warm-up")
+    print("| device | backend | layer | units x values | adaptive_kde ms | VGG16 fwd+bwd ms | ratio | peaks (mean) |")
+    print("|---|---|---|---|---|---|---|---|")
+    baselines = {}
+    for device, backend, batch in runs(devices):
+        if device not in baselines:
+            step = vgg_forward_backward(device)
+            step()
+            baselines[device] = median_time(args.repeats, step, device)
+        baseline = baselines[device]
+        label = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
         for name, units, values in LAYERS:
-            samples = real_units(args.shared, units, values).to(device)
-            result = adaptive_kde(samples)  # warm-up: numba compilation, CUDA kernels
-            seconds = best_of(args.repeats, lambda samples=samples: adaptive_kde(samples), device)
+            samples = real_units(args.shared, units * batch, values).to(device)
+            result = adaptive_kde(samples, backend=backend)  # warm-up: compilation
+            seconds = median_time(args.repeats, lambda s=samples, b=backend: adaptive_kde(s, backend=b), device)
             peaks = count_peaks(result.density).double().mean().item()
-            label = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
             print(
-                f"| {label} | {name} | {units} x {values} | {seconds:.4f} | {baseline:.4f} | "
-                f"{seconds / baseline:.2f} | {peaks:.2f} |"
+                f"| {label} | {backend} | {name} x {batch} | {units * batch} x {values} | {seconds * 1e3:.1f} | "
+                f"{baseline * 1e3:.1f} | {seconds / baseline:.2f} | {peaks:.2f} |",
+                flush=True,
             )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory of the whole process: {peak_mb:.0f} MB")
+    if torch.cuda.is_available():
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MB")
 
 
 if __name__ == "__main__":

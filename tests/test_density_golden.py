@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 from itertools import groupby
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +25,10 @@ TOLERANCE = 1e-9
 BANDWIDTH_SUPPORT = 1e-10
 
 
-def _run_in_groups(cases: list[dict]):
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _run_in_groups(cases: list[dict], device: str = "cpu", backend: str = "auto"):
     """Run each group of cases that share (tin, M) as one batch; yield (case, result row, peaks)."""
 
     def key(case):
@@ -29,16 +36,18 @@ def _run_in_groups(cases: list[dict]):
 
     for (_, n_bandwidths, tin), members in groupby(sorted(cases, key=key), key=key):
         members = list(members)
-        samples = torch.tensor([c["x"] for c in members], dtype=torch.float64)
-        result = adaptive_kde(samples, torch.tensor(tin, dtype=torch.float64), n_bandwidths=n_bandwidths)
-        peaks = count_peaks(result.density)
+        samples = torch.tensor([c["x"] for c in members], dtype=torch.float64, device=device)
+        grid = torch.tensor(tin, dtype=torch.float64)
+        result = adaptive_kde(samples, grid, n_bandwidths=n_bandwidths, backend=backend)
+        peaks = count_peaks(result.density).cpu()
+        density, bandwidth, valid = result.density.cpu(), result.bandwidth.cpu(), result.valid.cpu()
         for row, case in enumerate(members):
-            yield case, result.density[row], result.bandwidth[row], bool(result.valid[row]), int(peaks[row])
+            yield case, density[row], bandwidth[row], bool(valid[row]), int(peaks[row])
 
 
-def _check_cases(cases: list[dict]) -> None:
+def _check_cases(cases: list[dict], device: str = "cpu", backend: str = "auto") -> None:
     failures = []
-    for case, density, bandwidth, valid, peaks in _run_in_groups(cases):
+    for case, density, bandwidth, valid, peaks in _run_in_groups(cases, device, backend):
         if not case["y"]:
             if valid or peaks != 0:
                 failures.append(f"{case['id']}: reference failed, estimate valid={valid}, peaks={peaks}")
@@ -56,12 +65,57 @@ def _check_cases(cases: list[dict]) -> None:
     assert not failures, "\n".join(failures[:20])
 
 
-def test_synthetic_cases_match_reference(golden_synthetic):
-    _check_cases(golden_synthetic)
+@pytest.mark.parametrize("device", DEVICES)
+def test_synthetic_cases_match_reference(golden_synthetic, device):
+    _check_cases(golden_synthetic, device)
 
 
-def test_mobilenet_units_match_reference(golden_mobilenet):
-    _check_cases(golden_mobilenet)
+@pytest.mark.parametrize("device", DEVICES)
+def test_mobilenet_units_match_reference(golden_mobilenet, device):
+    _check_cases(golden_mobilenet, device)
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only; the interpreter test runs the kernel on CPU")
+def test_every_cuda_backend_matches_reference(golden_synthetic, golden_mobilenet, backend):
+    # backend="auto" gives M > 32 to the tensor path; the interpreter test covers the kernel there.
+    cases = [c for c in golden_synthetic + golden_mobilenet if backend == "torch" or c["M"] <= 32]
+    _check_cases(cases, "cuda", backend)
+
+
+def interpreter_subset(synthetic: list[dict], mobilenet: list[dict]) -> list[dict]:
+    """Golden cases for the Triton kernel under the interpreter (1-7 s each): every 9-value case
+    (both M; dead, constant, all outside, coarse grids), 49-value coarse grids and spikes, and a
+    batch of real units (more units than the interpreter's programs, so that a program runs several)."""
+    short = [c for c in synthetic if len(c["tin"]) == 9]
+    edges = [c for c in synthetic if len(c["tin"]) == 49 and c["kind"] in ("quantized", "sparse_spikes")]
+    return short + edges + mobilenet[:: len(mobilenet) // 4][:4]
+
+
+INTERPRETER_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from conftest import load_golden
+import test_density_golden as golden
+cases = golden.interpreter_subset(load_golden("kernel_synthetic.json.gz"), load_golden("kernel_mobilenet_v2.json.gz"))
+golden._check_cases(cases, "cpu", "triton")
+print("checked", len(cases))
+"""
+
+
+def test_triton_kernel_matches_reference_under_the_interpreter():
+    # TRITON_INTERPRET is read when a kernel is defined: the check needs a fresh interpreter.
+    script = INTERPRETER_SCRIPT.format(tests=str(Path(__file__).parent))
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.split()[-2:] == ["checked", str(len(interpreter_subset(*_golden_files())))], done.stdout
+
+
+def _golden_files() -> tuple[list[dict], list[dict]]:
+    from conftest import load_golden
+
+    return load_golden("kernel_synthetic.json.gz"), load_golden("kernel_mobilenet_v2.json.gz")
 
 
 def test_reference_failures_are_exactly_the_invalid_units(golden_synthetic, golden_mobilenet):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from scipy.signal import find_peaks
 from torch import nn
 
 from captum_advise import LayerADVISE, adaptive_kde, count_peaks
-from captum_advise.attr import flatten_column_major, for_captum_metrics
+from captum_advise.attr import flatten_column_major, for_captum_metrics, unit_relevance
 from captum_advise.imresize import resize_weights
 
 
@@ -238,6 +240,32 @@ def test_batched_equals_one_image_at_a_time(advise_mobilenet, sample_photos):
         torch.testing.assert_close(
             advise_mobilenet.attribute(images[n : n + 1], target=labels[n])[0], maps[n], rtol=1e-4, atol=1e-5 * scale
         )
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_auto_maps_without_read_back_equal_the_explained_auto_group(mobilenet_v2, sample_photos, device):
+    """attribute's "auto" (every possible count, no read-back) picks explain's auto group; on CUDA the
+    relevance equals the CPU estimate of the very same activations."""
+    model = copy.deepcopy(mobilenet_v2).to(device)
+    images, labels = sample_photos[0].to(device), torch.as_tensor(sample_photos[1]).to(device)
+    advise = LayerADVISE(model, model.features[18])
+    explained = advise.explain(images, target=labels)
+    maps = advise.attribute(images, target=labels)
+    assert maps.device.type == device
+    for n, peaks in enumerate(explained.auto_peaks):
+        assert peaks is not None
+        chosen = advise.attribute(images, target=labels, peaks=peaks)[n]
+        torch.testing.assert_close(maps[n], chosen, rtol=0, atol=0)
+    captured = []
+    handle = model.features[18].register_forward_hook(lambda m, i, o: captured.append(o.detach().cpu()))
+    try:
+        relevance = advise.relevance(images)
+    finally:
+        handle.remove()
+    assert torch.equal(relevance.cpu(), unit_relevance(captured[0]))
 
 
 def test_mobilenet_state_unchanged(mobilenet_v2, advise_mobilenet, sample_photos):

@@ -324,10 +324,13 @@ def _auto_choice(evidence: Tensor, kept: Tensor) -> Tensor:
     return torch.where(torch.isfinite(candidates.gather(1, best.unsqueeze(1)).squeeze(1)), best, -1)
 
 
-def _peak_groups(activations: Tensor, weights: Tensor, relevance: Tensor) -> tuple[Tensor, ...]:
-    """The peak counts present (P,), their signed maps (N, P, U, V), evidence and kept flags (N, P),
-    and the auto group's index (N,)."""
-    peak_values = relevance.unique()
+def _peak_groups(
+    activations: Tensor, weights: Tensor, relevance: Tensor, peak_values: Tensor | None = None
+) -> tuple[Tensor, ...]:
+    """The peak counts (P,), their signed maps (N, P, U, V), evidence and kept flags (N, P), and the
+    auto group's index (N,). ``peak_values`` defaults to the counts present (read back from the device)."""
+    if peak_values is None:
+        peak_values = relevance.unique()
     signed = group_maps(activations, weights, relevance, peak_values)
     evidence = group_evidence(signed)
     kept = maps_vary(torch.relu(signed))
@@ -339,7 +342,9 @@ def _group_members(weights: Tensor, relevance: Tensor | None, peaks: PeaksArg, a
     if peaks == "all" or relevance is None:
         return torch.ones_like(weights, dtype=activations.dtype)
     if peaks == "auto":
-        peak_values, _, _, _, choice = _peak_groups(activations, weights, relevance)
-        chosen = torch.where(choice >= 0, peak_values[choice.clamp(min=0)], -1)
-        return (relevance == chosen.unsqueeze(1)).to(activations.dtype)
+        # Every possible count, present or not (a density on U*V points has at most U*V/2 peaks): the
+        # choice then needs no read-back from the device, and absent groups have no evidence.
+        every_count = torch.arange(activations[0, 0].numel() // 2 + 1, device=relevance.device)
+        _, _, _, _, choice = _peak_groups(activations, weights, relevance, every_count)
+        return (relevance == torch.where(choice >= 0, choice, -1).unsqueeze(1)).to(activations.dtype)
     return (relevance == peaks).to(activations.dtype)

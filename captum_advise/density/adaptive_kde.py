@@ -7,6 +7,7 @@ the ADVISE authors' code runs it, quirks included, and batched over units.
 from __future__ import annotations
 
 import math
+import os
 from typing import Literal, NamedTuple
 
 import torch
@@ -17,13 +18,18 @@ from captum_advise.density.local_bandwidths import (
     local_optimal_widths,
     matlab_linspace,
 )
+from captum_advise.density.padded_units import pad_units, working_lengths
 from captum_advise.density.stiffness_search import SearchProblem, golden_section_search
 from captum_advise.density.stiffness_search_cpu import golden_section_search_numba
 
-__all__ = ["KDEResult", "adaptive_kde"]
+__all__ = ["BACKENDS", "KDEResult", "adaptive_kde"]
 
-MAX_GRID_POINTS = 1000
 UNITS_PER_CHUNK = 256
+BACKENDS = ("auto", "triton", "numba", "torch")
+# The fused kernel keeps (M x G) tiles in registers: beyond these it would spill, and the tensor path is used.
+FUSED_MAX_BANDWIDTHS = 32
+FUSED_MAX_GRID = 1024
+Backend = Literal["auto", "triton", "numba", "torch"]
 
 
 class KDEResult(NamedTuple):
@@ -80,18 +86,6 @@ def _scale_to_unit(samples: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (samples - low) / torch.where(span > 0, span, 1.0), 0.0)
 
 
-def _working_grid_lengths(samples: torch.Tensor, inside: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Step 2: per unit, the grid length ``L`` (the evaluation grid's own length unless coarser)."""
-    ordered = torch.where(inside, samples, math.inf).sort(dim=1).values
-    gaps = ordered.diff(dim=1)
-    gaps = torch.where(torch.isfinite(gaps) & (gaps != 0), gaps, math.inf)
-    smallest_gap = gaps.min(dim=1).values
-    span = (grid[-1] - grid[0]).item()
-    coarse = torch.isfinite(smallest_gap) & (smallest_gap > grid.diff().min())
-    coarse_length = torch.ceil(span / torch.where(coarse, smallest_gap, 1.0)).clamp(max=MAX_GRID_POINTS)
-    return torch.where(coarse, coarse_length, float(grid.numel())).long()
-
-
 def _histogram(samples: torch.Tensor, inside: torch.Tensor, points: torch.Tensor, dt: float) -> torch.Tensor:
     """Step 3, MATLAB ``histc`` on edges ``t - dt/2``: the last bin takes only ``x == e_L``."""
     edges = points - dt / 2
@@ -113,11 +107,63 @@ def _interpolate(grid: torch.Tensor, points: torch.Tensor, values: torch.Tensor)
     return lo + (grid - left) * (hi - lo) / (right - left)
 
 
+def _interpolate_rows(grid: torch.Tensor, points: torch.Tensor, lengths: torch.Tensor, values: torch.Tensor):
+    """Row-wise :func:`_interpolate`: row u's first ``lengths[u]`` ``points`` and ``values`` onto ``grid``."""
+    queries = grid.expand(points.shape[0], -1).contiguous()
+    index = torch.searchsorted(points, queries, right=True) - 1
+    index = torch.minimum(index.clamp(min=0), (lengths[:, None] - 2).clamp(min=0).long())
+    left, right = points.gather(1, index), points.gather(1, index + 1)
+    lo, hi = values.gather(1, index), values.gather(1, index + 1)
+    return lo + (grid - left) * (hi - lo) / (right - left)
+
+
+def _triton_available(device: torch.device) -> bool:
+    if device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return device.type in ("cuda", "cpu")
+
+
+def _choose_backend(backend: str, device: torch.device, n_bandwidths: int, n_grid: int) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "triton" and not _triton_available(device):
+        raise ValueError(
+            f"backend='triton' needs samples on a CUDA device with Triton installed (got device {device}); "
+            "on a CPU it runs only under TRITON_INTERPRET=1"
+        )
+    if backend == "numba" and device.type != "cpu":
+        raise ValueError(f"backend='numba' runs on the CPU; the samples are on {device}")
+    if backend != "auto":
+        return backend
+    if device.type == "cpu":
+        return "numba"
+    fits = n_bandwidths <= FUSED_MAX_BANDWIDTHS and n_grid <= FUSED_MAX_GRID
+    return "triton" if fits and device.type == "cuda" and _triton_available(device) else "torch"
+
+
+def _fused_estimate(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.Tensor, n_bandwidths: int):
+    from captum_advise.density.fused_kernel import fused_search
+
+    units = pad_units(samples, grid, grid_cpu, n_bandwidths)
+    yopt, optwp = fused_search(units)
+    valid = units.lengths >= 2
+    density = _interpolate_rows(grid, units.points, units.lengths, yopt)
+    bandwidth = _interpolate_rows(grid, units.points, units.lengths, optwp)
+    return KDEResult(
+        torch.where(valid[:, None], density, math.nan), torch.where(valid[:, None], bandwidth, math.nan), valid
+    )
+
+
 def adaptive_kde(
     samples: torch.Tensor,
     grid: torch.Tensor | None = None,
     n_bandwidths: int = 10,
     value_range: Literal["fixed", "unit"] = "fixed",
+    backend: Backend = "auto",
 ) -> KDEResult:
     """Locally adaptive kernel density estimate of K independent units, batched.
 
@@ -134,6 +180,11 @@ def adaptive_kde(
             unit to [0, 1] first, so every value enters the estimate. Under ``"unit"`` a constant
             unit becomes all zeros (it is then estimated like a dead unit: a density decreasing
             from 0, with no peak).
+        backend: ``"auto"`` (default) runs the fused Triton kernel on CUDA (one launch, no host
+            synchronisation, for M <= 32 and G <= 1024), the compiled numba kernel on a CPU, and
+            the batched tensor implementation otherwise; ``"triton"``, ``"numba"`` or ``"torch"``
+            force one (``"triton"`` on a CPU needs ``TRITON_INTERPRET=1``). All give the
+            reference's result to rounding.
 
     Returns:
         :class:`KDEResult` with ``density`` (K, G), ``bandwidth`` (K, G) and ``valid`` (K,).
@@ -157,22 +208,30 @@ def adaptive_kde(
     device = samples.device
     samples = samples.detach().to(torch.float64)
     if grid is None:
+        # Built on both devices rather than copied, which would wait for the device's queue.
+        grid_cpu = matlab_linspace(0.0, 1.0, samples.shape[1], device=torch.device("cpu"))
         grid = matlab_linspace(0.0, 1.0, samples.shape[1], device=device)
-    grid = torch.as_tensor(grid, dtype=torch.float64, device=device)
-    _check_grid(grid)
+    else:
+        grid_cpu = torch.as_tensor(grid, dtype=torch.float64).cpu()
+        grid = grid_cpu.to(device)
+    _check_grid(grid_cpu)
+    chosen = _choose_backend(backend, device, n_bandwidths, grid.numel())
     if value_range == "unit":
         samples = _scale_to_unit(samples)
+    if chosen == "triton":
+        return _fused_estimate(samples, grid, grid_cpu, n_bandwidths)
 
     n_units, n_grid = samples.shape[0], grid.numel()
+    low, high = float(grid_cpu[0]), float(grid_cpu[-1])
+    span = high - low
     density = torch.full((n_units, n_grid), math.nan, dtype=torch.float64, device=device)
     bandwidth = density.clone()
     inside = (samples >= grid[0]) & (samples <= grid[-1])
-    lengths = _working_grid_lengths(samples, inside, grid)
+    lengths = working_lengths(samples, inside, float(grid_cpu.diff().min()), span, n_grid)
     valid = (inside.sum(dim=1) >= 2) & (lengths >= 2)
     if not valid.any():
         return KDEResult(density, bandwidth, valid)
 
-    span = (grid[-1] - grid[0]).item()
     units = valid.nonzero().flatten()
     padded = int(lengths[units].max())
     problem = SearchProblem(
@@ -186,7 +245,7 @@ def adaptive_kde(
     points_of: dict[int, torch.Tensor] = {}
     for length in lengths[units].unique().tolist():
         members = (lengths[units] == length).nonzero().flatten()
-        points = grid if length == n_grid else matlab_linspace(grid[0].item(), grid[-1].item(), length, device=device)
+        points = grid if length == n_grid else matlab_linspace(low, high, length, device=device)
         dt = points.diff().min().item()
         widths = candidate_widths(dt, span, n_bandwidths, device=device)
         y_hist = _histogram(samples[units[members]], inside[units[members]], points, dt)
@@ -201,7 +260,7 @@ def adaptive_kde(
         problem.inside[members, :length] = True
         points_of[length] = points
 
-    search = golden_section_search_numba if device.type == "cpu" else golden_section_search
+    search = golden_section_search_numba if chosen == "numba" else golden_section_search
     yopt, optwp = search(problem)
     for length, points in points_of.items():
         members = (lengths[units] == length).nonzero().flatten()

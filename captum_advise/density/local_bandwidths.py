@@ -78,4 +78,15 @@ def local_optimal_widths(y_hist: torch.Tensor, widths: torch.Tensor, smoothing: 
     # C[b, j, i, k] = smooth(c_j, W_i)[k]: one (B*M, L) x (L, M*L) product for the whole group.
     stacked = smoothing.permute(2, 0, 1).reshape(length, n_widths * length)
     window_cost = (local_cost.reshape(batch * n_widths, length) @ stacked).reshape(batch, n_widths, n_widths, length)
-    return widths[window_cost.argmin(dim=1)]
+    return widths[_first_minimum(window_cost)]
+
+
+def _first_minimum(costs: torch.Tensor) -> torch.Tensor:
+    """``argmin`` over dim 1 with the first index on ties, as one pass per candidate: a reduction
+    across the non-contiguous dim 1 costs more than these M contiguous passes on a CPU."""
+    best, index = costs[:, 0], torch.zeros(costs[:, 0].shape, dtype=torch.long, device=costs.device)
+    for j in range(1, costs.shape[1]):
+        lower = costs[:, j] < best
+        best = torch.where(lower, costs[:, j], best)
+        index = torch.where(lower, j, index)
+    return index

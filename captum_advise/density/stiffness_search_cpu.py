@@ -60,30 +60,52 @@ def _gauss_column(sq_lag, width, column):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, optwp):
+def _suffix_sums(table, column, suffix):
+    """``suffix[column, m] = sum_{d >= m} table[d, column]``, summed from the far tail inwards."""
+    length = table.shape[0]
+    suffix[column, length] = 0.0
+    for d in range(length - 1, -1, -1):
+        suffix[column, d] = suffix[column, d + 1] + table[d, column]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _add_run(suffix, c, first, last, weight, num, den):
+    """Add the sources ``first..last`` (one class ``c``, one width ``weight``) to every grid point."""
+    length = num.shape[0]
+    row = suffix[c]
+    for k in range(first):
+        total = row[first - k] - row[last - k + 1]
+        den[k] += total
+        num[k] += weight * total
+    for k in range(first, last + 1):
+        total = (row[0] - row[k - first + 1]) + (row[1] - row[last - k + 1])
+        den[k] += total
+        num[k] += weight * total
+    for k in range(last + 1, length):
+        total = row[k - last] - row[k - first + 1]
+        den[k] += total
+        num[k] += weight * total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, suffix, optwp):
     n_widths = widths.shape[0]
     length = optwv.shape[0]
     _gauss_column(sq_lag, widths.min() / g, table[:, n_widths])
     _gauss_column(sq_lag, widths.max() / g, table[:, n_widths + 1])
-    num = np.empty(length)
-    den = np.empty(length)
-    value = np.empty(length)
-    weighted = np.empty(length)
-    for k in range(length):
-        den[k] = table[0, klass[k]]
-        num[k] = optwv[k] * den[k]
-    for d in range(1, length):
-        if table[d].max() == 0.0:
-            break
-        for j in range(length):
-            value[j] = table[d, klass[j]]
-            weighted[j] = optwv[j] * value[j]
-        for k in range(d, length):
-            den[k] += value[k - d]
-            num[k] += weighted[k - d]
-        for k in range(length - d):
-            den[k] += value[k + d]
-            num[k] += weighted[k + d]
+    _suffix_sums(table, n_widths, suffix)
+    _suffix_sums(table, n_widths + 1, suffix)
+    num = np.zeros(length)
+    den = np.zeros(length)
+    # Sources of one class share one kernel width and one optwv: a run of them adds, at every grid
+    # point, a difference of two suffix sums of that width's kernel.
+    first = 0
+    while first < length:
+        last = first
+        while last + 1 < length and klass[last + 1] == klass[first]:
+            last += 1
+        _add_run(suffix, klass[first], first, last, optwv[first], num, den)
+        first = last + 1
     for k in range(length):
         optwp[k] = num[k] / den[k]
 
@@ -132,10 +154,10 @@ def _balloon(dt, mass, optwp, yv):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _cost(y_hist, ratios, widths, dt, sq_lag, g, optwv, klass, table, optwp, yv):
+def _cost(y_hist, ratios, widths, dt, sq_lag, g, optwv, klass, table, suffix, optwp, yv):
     length = y_hist.shape[0]
     _bandwidth_classes(ratios, widths, g, optwv, klass)
-    _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, optwp)
+    _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, suffix, optwp)
     mass = y_hist * dt
     _balloon(dt, mass, optwp, yv)
     total = 0.0
@@ -162,15 +184,17 @@ def _search_unit(y_hist, optws, widths, grid, dt, yopt, optw_out):
     klass = np.empty(length, dtype=np.int64)
     # Columns 0..M-1 (widths W_i, whatever g) are fixed for the unit; M and M+1 change with g.
     table = np.empty((length, n_widths + 2))
+    suffix = np.empty((n_widths + 2, length + 1))
     for i in range(n_widths):
         _gauss_column(sq_lag, widths[i], table[:, i])
+        _suffix_sums(table, i, suffix)
     optwp = np.empty(length)
     yv = np.empty(length)
     a, b = 1e-12, 1.0
     c1 = (GOLDEN - 1) * a + (2 - GOLDEN) * b
     c2 = (2 - GOLDEN) * a + (GOLDEN - 1) * b
-    f1 = _cost(y_hist, ratios, widths, dt, sq_lag, c1, optwv, klass, table, optwp, yv)
-    f2 = _cost(y_hist, ratios, widths, dt, sq_lag, c2, optwv, klass, table, optwp, yv)
+    f1 = _cost(y_hist, ratios, widths, dt, sq_lag, c1, optwv, klass, table, suffix, optwp, yv)
+    f2 = _cost(y_hist, ratios, widths, dt, sq_lag, c2, optwv, klass, table, suffix, optwp, yv)
     k = 1
     while abs(b - a) > 1e-5 * (abs(c1) + abs(c2)) and k < 30:
         if f2 - f1 > 1e-12 * max(abs(f1), abs(f2)):
@@ -178,13 +202,13 @@ def _search_unit(y_hist, optws, widths, grid, dt, yopt, optw_out):
             c2 = c1
             c1 = (GOLDEN - 1) * a + (2 - GOLDEN) * b
             f2 = f1
-            f1 = _cost(y_hist, ratios, widths, dt, sq_lag, c1, optwv, klass, table, optwp, yv)
+            f1 = _cost(y_hist, ratios, widths, dt, sq_lag, c1, optwv, klass, table, suffix, optwp, yv)
         else:
             a = c1
             c1 = c2
             c2 = (2 - GOLDEN) * a + (GOLDEN - 1) * b
             f1 = f2
-            f2 = _cost(y_hist, ratios, widths, dt, sq_lag, c2, optwv, klass, table, optwp, yv)
+            f2 = _cost(y_hist, ratios, widths, dt, sq_lag, c2, optwv, klass, table, suffix, optwp, yv)
         k += 1
     total = 0.0
     for i in range(length):
