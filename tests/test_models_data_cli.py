@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
 
 import pytest
@@ -11,9 +13,9 @@ import torchvision
 from PIL import Image
 
 from captum_advise import LayerADVISE
-from captum_advise.cli import main
+from captum_advise.cli import choices, main
 from captum_advise.data import ImageReadError, embedded_photos, labelled_folder, read_image, unlabelled_folder
-from captum_advise.models import PRESETS, WeightsUnavailableError, load_model, resolve_layer
+from captum_advise.models import PRESETS, WeightsUnavailableError, check_device, load_model, resolve_layer
 from conftest import SHARED
 
 TORCH_HOME = SHARED / "assets" / "torch-home"
@@ -134,11 +136,12 @@ def test_labelled_and_unlabelled_folders_and_embedded_photos(tmp_path):
 def test_explain_writes_sheets_and_json_matching_layer_advise(monkeypatch, tmp_path, mobilenet_v2):
     monkeypatch.setenv("TORCH_HOME", str(TORCH_HOME))
     photos = [SAMPLES / "001_n01443537_goldfish.JPEG", SAMPLES / "425_n02793495_barn.JPEG"]
-    status = main(["explain", *map(str, photos), "--model", "mobilenet_v2", "--out", str(tmp_path), "--unit-sheets"])
-    assert status == 0
+    command = ["explain", *map(str, photos), "--model", "mobilenet_v2", "--out", str(tmp_path), "--unit-sheets"]
+    assert main([*command, "--save-maps"]) == 0
     preprocess = PRESETS["mobilenet_v2"].preprocessor
     advise = LayerADVISE(mobilenet_v2, mobilenet_v2.features[18])
-    relevance = advise.relevance(preprocess([read_image(path) for path in photos]))
+    images = preprocess([read_image(path) for path in photos])
+    relevance = advise.relevance(images)
     for n, photo in enumerate(photos):
         assert (tmp_path / f"{photo.stem}.png").stat().st_size > 10_000
         assert (tmp_path / f"{photo.stem}_units.png").stat().st_size > 10_000
@@ -146,10 +149,37 @@ def test_explain_writes_sheets_and_json_matching_layer_advise(monkeypatch, tmp_p
         assert record["relevance"] == relevance[n].tolist()
         assert record["layer"] == "features.18" and record["random_weights"] is False
         assert record["target"] == record["top5"][0]["class"]
+        # The label, read from the file name's class prefix as evaluate reads it.
+        assert record["label"] == [1, 425][n]
+        assert (record["density_of"], record["score"]) == ("activations", "softmax")
         assert sum(group["n_units"] for group in record["groups"]) <= 1280
         for group in record["groups"]:
             assert all(relevance[n, unit] == group["peaks"] for unit in group["units"])
+        maps = torch.load(tmp_path / f"{photo.stem}_maps.pt")
+        assert maps["peaks"] == [group["peaks"] for group in record["groups"]] and len(maps["peaks"]) >= 2
+        assert maps["layer_maps"].shape == (len(maps["peaks"]), 7, 7)
+        assert maps["input_maps"].shape == (len(maps["peaks"]), 224, 224)
+        for index, peaks in enumerate(maps["peaks"]):
+            expected = advise.attribute(images[n : n + 1], target=record["target"], peaks=peaks)[0, 0]
+            torch.testing.assert_close(maps["layer_maps"][index], expected, rtol=1e-4, atol=1e-6)
     assert json.loads((tmp_path / f"{photos[0].stem}.json").read_text())["top5"][0]["name"] == "goldfish"
+
+
+def test_explain_peaks_option_keeps_the_chosen_group(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(TORCH_HOME))
+    photo = SAMPLES / "001_n01443537_goldfish.JPEG"
+    common = [str(photo), "--model", "mobilenet_v2", "--save-maps"]
+    assert main(["explain", *common, "--out", str(tmp_path / "every")]) == 0
+    assert main(["explain", *common, "--peaks", "auto", "--out", str(tmp_path / "auto")]) == 0
+    every = json.loads((tmp_path / "every" / f"{photo.stem}.json").read_text())
+    auto = json.loads((tmp_path / "auto" / f"{photo.stem}.json").read_text())
+    assert len(every["groups"]) >= 2 and auto["peaks"] == "auto"
+    assert auto["groups"] == [group for group in every["groups"] if group["peaks"] == every["auto_peaks"]]
+    maps = torch.load(tmp_path / "auto" / f"{photo.stem}_maps.pt")
+    assert maps["peaks"] == [every["auto_peaks"]] and maps["layer_maps"].shape == (1, 7, 7)
+    with pytest.raises(SystemExit):
+        main(["explain", *common, "--peaks", "many", "--out", str(tmp_path / "bad")])
+    assert "--peaks wants 'every', 'auto' or a peak count" in capsys.readouterr().err
 
 
 def test_random_weights_are_flagged(tmp_path):
@@ -170,6 +200,14 @@ def test_command_line_errors_are_one_line_and_non_zero(monkeypatch, tmp_path, ca
 
     assert main(["explain", photo, "--model", "mobilenet_v2", "--layer", "features.99", *out]) == 1
     assert "no layer named 'features.99'" in capsys.readouterr().err
+
+    # A GPU this machine does not have: one line naming what exists, before any work.
+    assert main(["explain", photo, "--model", "mobilenet_v2", "--device", "cuda:99", *out]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "'cuda:99' asked for" in error and "available: cpu" in error
+    assert not (tmp_path / "out").exists()
+    assert main(["explain", photo, "--model", "mobilenet_v2", "--device", "gpu", *out]) == 1
+    assert "'gpu' is not a torch device name" in capsys.readouterr().err
 
     (tmp_path / "broken.jpg").write_bytes(b"no image here")
     assert main(["explain", str(tmp_path / "broken.jpg"), "--model", "mobilenet_v2", *out]) == 1
@@ -200,3 +238,48 @@ def test_every_command_has_help(capsys):
             main([*command, "--help"])
         assert exit_info.value.code == 0
         assert "usage: captum-advise" in capsys.readouterr().out
+
+
+def test_device_check_names_what_exists():
+    if torch.cuda.is_available():
+        assert check_device("cuda").type == "cuda"
+    else:
+        with pytest.raises(ValueError, match=r"no usable CUDA GPU .*available: cpu"):
+            check_device("cuda")
+    assert check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"only \d+ CUDA GPU|no usable CUDA GPU"):
+        check_device("cuda:99")
+
+
+HEAVY = {"torch", "torchvision", "captum", "matplotlib", "pytorch_grad_cam", "piq", "numba", "numpy", "scipy", "PIL"}
+PARSER_IMPORTS = """
+import importlib, json, sys
+importlib.import_module("captum_advise.cli.main").build_parser()
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def test_the_command_line_parser_imports_nothing_heavy():
+    """--help builds the parser only: it must not wait for torch (seconds) or anything else heavy."""
+    loaded = json.loads(
+        subprocess.run([sys.executable, "-c", PARSER_IMPORTS], capture_output=True, text=True, check=True).stdout
+    )
+    assert not HEAVY & set(loaded), HEAVY & set(loaded)
+    done = subprocess.run([sys.executable, "-m", "captum_advise", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "explain" in done.stdout
+
+
+def test_cli_choices_are_the_library_names():
+    from captum_advise.baselines import METHOD_NAMES
+    from captum_advise.data import PAPER_DENSITIES
+    from captum_advise.experiments import SANITY_METHODS
+    from captum_advise.imresize import UPSAMPLE_MODES
+    from captum_advise.models import GEOMETRIES
+
+    assert tuple(sorted(PRESETS)) == choices.PRESET_NAMES
+    assert (choices.GEOMETRIES, choices.METHOD_NAMES, choices.UPSAMPLE_MODES) == (
+        GEOMETRIES,
+        METHOD_NAMES,
+        UPSAMPLE_MODES,
+    )
+    assert (tuple(PAPER_DENSITIES), tuple(SANITY_METHODS)) == (choices.PAPER_DENSITIES, choices.SANITY_METHODS)

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from captum_advise.baselines import METHOD_NAMES
+from captum_advise.cli.choices import METHOD_NAMES, UPSAMPLE_MODES
 from captum_advise.cli.explain_command import add_model_arguments
-from captum_advise.data import ImageRecord, labelled_folder, unlabelled_folder
-from captum_advise.evaluation import (
-    EvaluationConfig,
-    ProtocolOptions,
-    merge_records,
-    read_records,
-    run_evaluation,
-    shard,
-    summary_table,
-)
-from captum_advise.imresize import UPSAMPLE_MODES
-from captum_advise.models import load_model
-from captum_advise.output_files import atomic_write_text, locked_output
+
+if TYPE_CHECKING:
+    from captum_advise.data import ImageRecord
 
 __all__ = ["add_evaluate_command", "add_merge_command", "folder_records", "method_list"]
 
@@ -111,6 +102,8 @@ def add_merge_command(commands: argparse._SubParsersAction) -> None:
 
 def folder_records(folder: Path, labels: Path | None = None) -> list[ImageRecord]:
     """A folder's images, labelled when their names (or ``labels``) give classes, unlabelled otherwise."""
+    from captum_advise.data import labelled_folder, unlabelled_folder
+
     try:
         return labelled_folder(folder, labels)
     except ValueError:
@@ -120,6 +113,8 @@ def folder_records(folder: Path, labels: Path | None = None) -> list[ImageRecord
 
 
 def _records(args: argparse.Namespace) -> list[ImageRecord]:
+    from captum_advise.evaluation import shard
+
     records = folder_records(args.images, args.labels)
     if args.shard is not None:
         records = shard(records, *args.shard)
@@ -130,11 +125,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     records = _records(args)
     if not records:
         raise ValueError(f"no images to evaluate in {args.images}")
+    from captum_advise.output_files import locked_output
+
     with locked_output(args.out):
         return _evaluate_locked(args, records)
 
 
 def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> int:
+    from captum_advise.evaluation import EvaluationConfig, ProtocolOptions, run_evaluation
+    from captum_advise.models import load_model
+
     loaded = load_model(args.model, args.weights, device=args.device)
     config = EvaluationConfig(
         methods=args.methods,
@@ -161,6 +161,9 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
 
 
 def run_merge(args: argparse.Namespace) -> int:
+    from captum_advise.evaluation import merge_records, read_records, summary_table
+    from captum_advise.output_files import atomic_write_text, locked_output
+
     sources = [folder / "records.csv" for folder in args.shards]
     for source in sources:
         if not source.exists():

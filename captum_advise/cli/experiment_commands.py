@@ -5,20 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from captum_advise.cli.choices import PAPER_DENSITIES, SANITY_METHODS
 from captum_advise.cli.evaluate_command import folder_records, method_list
 from captum_advise.cli.explain_command import add_model_arguments
-from captum_advise.data import PAPER_DENSITIES
-from captum_advise.evaluation import EvaluationConfig, ProtocolOptions, mean_interval
-from captum_advise.experiments import (
-    SANITY_METHODS,
-    SIMILARITY_MEASURES,
-    SanityConfig,
-    run_data_randomization,
-    run_noise_ablation,
-    run_parameter_randomization,
-    summarize_similarity,
-)
-from captum_advise.models import load_model
 
 __all__ = ["add_ablate_command", "add_sanity_commands"]
 
@@ -116,6 +105,7 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
     )
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--out", type=Path, required=True, help="output folder")
+    data.add_argument("--quiet", action="store_true", help="no progress bars")
     data.set_defaults(run=run_sanity_data)
 
 
@@ -128,6 +118,10 @@ def _sanity_methods(text: str) -> list[str]:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
+    from captum_advise.evaluation import EvaluationConfig, ProtocolOptions
+    from captum_advise.experiments import run_noise_ablation
+    from captum_advise.models import load_model
+
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
     config = EvaluationConfig(
@@ -146,6 +140,9 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 
 def run_sanity(args: argparse.Namespace) -> int:
+    from captum_advise.experiments import SanityConfig, run_parameter_randomization, summarize_similarity
+    from captum_advise.models import load_model
+
     methods = _sanity_methods(args.methods)
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
@@ -163,9 +160,12 @@ def run_sanity(args: argparse.Namespace) -> int:
 
 
 def run_sanity_data(args: argparse.Namespace) -> int:
+    from captum_advise.evaluation import mean_interval
+    from captum_advise.experiments import SIMILARITY_MEASURES, run_data_randomization
+
     methods = _sanity_methods(args.methods)
     result = run_data_randomization(
-        args.out, methods, args.train, args.test, args.max_epochs, args.seed, args.target_accuracy
+        args.out, methods, args.train, args.test, args.max_epochs, args.seed, args.target_accuracy, not args.quiet
     )
     print(
         f"true labels: train {result.true_label_train_accuracy:.3f} after {result.true_label_epochs} epochs, "

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from captum_advise.data import ImageRecord, embedded_photos, image_files
-from captum_advise.figures import depth_sheet, explanation_sheet, unit_sheet
-from captum_advise.models import GEOMETRIES, PRESETS, LoadedModel, load_model
-from captum_advise.output_files import atomic_write_text, prepare_output_folder, save_figure
-from captum_advise.pipeline import ImageExplanation, explain_images, unit_density
+from captum_advise.cli.choices import GEOMETRIES, PRESET_NAMES
+
+if TYPE_CHECKING:
+    from captum_advise.data import ImageRecord
+    from captum_advise.models import LoadedModel
+    from captum_advise.pipeline import ImageExplanation
 
 __all__ = ["add_demo_command", "add_explain_command"]
 
@@ -23,7 +26,7 @@ def add_model_arguments(
 ) -> None:
     """--model, --weights, --layer, --device, --geometry: shared by every command that loads a network."""
     parser.add_argument(
-        "--model", choices=sorted(PRESETS), default=default_model, required=default_model is None, help="network"
+        "--model", choices=PRESET_NAMES, default=default_model, required=default_model is None, help="network"
     )
     parser.add_argument(
         "--weights",
@@ -56,8 +59,48 @@ def add_explain_arguments(parser: argparse.ArgumentParser, default_out: Path | N
     parser.add_argument(
         "--value-range", choices=("fixed", "unit"), default="fixed", help="density value range [default: fixed]"
     )
+    parser.add_argument(
+        "--density-of",
+        choices=("activations", "gradients"),
+        default="activations",
+        help="whose density gives a unit's relevance: its activations (the authors' code) or the target's "
+        "gradients (the paper's text) [default: activations]",
+    )
+    parser.add_argument(
+        "--score",
+        choices=("softmax", "logit"),
+        default="softmax",
+        help="the score whose gradients weight the units: the class probability or its logit [default: softmax]",
+    )
+    parser.add_argument(
+        "--peaks",
+        type=_peaks_choice,
+        default="every",
+        help="which peak groups to show and save: every kept group, 'auto' (the group LayerADVISE.attribute "
+        "picks by default) or a peak count, as attribute's peaks [default: every]",
+    )
+    parser.add_argument(
+        "--save-maps",
+        action="store_true",
+        help="also write NAME_maps.pt: every group's map at the layer's and the input's resolution, and Grad-CAM's "
+        "(torch.load gives a dict)",
+    )
     parser.add_argument("--unit-sheets", action="store_true", help="also draw one unit of each peak group per image")
     parser.add_argument("--depth", action="store_true", help="also draw the shallow/middle/deep layer sheet per image")
+
+
+def _peaks_choice(text: str) -> str | int:
+    if text in ("every", "auto"):
+        return text
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--peaks wants 'every', 'auto' or a peak count, got {text!r}")
+    return int(text)
+
+
+def _chosen_groups(explanation: ImageExplanation, peaks: str | int) -> ImageExplanation:
+    if peaks == "every":
+        return explanation
+    return explanation.only(explanation.auto_peaks if peaks == "auto" else peaks)
 
 
 def add_explain_command(commands: argparse._SubParsersAction) -> None:
@@ -87,10 +130,13 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 def image_records(paths: list[Path]) -> list[ImageRecord]:
     """Files as given, folders expanded to their image files."""
+    from captum_advise.data import ImageRecord, class_from_name, image_files
+
     records = []
     for path in paths:
         files = image_files(path) if path.is_dir() else [path]
-        records.extend(ImageRecord(file.name, file) for file in files)
+        # The label, as evaluate reads it: the class index a file name starts with (247_n02109525_...).
+        records.extend(ImageRecord(file.name, file, class_from_name(file.name)) for file in files)
     return records
 
 
@@ -127,15 +173,28 @@ def _check_no_input_overwritten(records: list[ImageRecord], outputs: list[Path])
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from captum_advise.data import embedded_photos
+
     return write_explanations(args, embedded_photos())
 
 
 def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from captum_advise.figures import explanation_sheet
+    from captum_advise.models import load_model
+    from captum_advise.output_files import atomic_write, atomic_write_text, prepare_output_folder
+    from captum_advise.pipeline import explain_images
+
     for record in records:
         record.load()  # unreadable files fail here, before the model is built
     stems = output_stems(records)
     suffixes = [".png", ".json"] + ["_units.png"] * args.unit_sheets + ["_depth.png"] * args.depth
+    suffixes += ["_maps.pt"] * args.save_maps
     _check_no_input_overwritten(records, [args.out / f"{stem}{suffix}" for stem in stems for suffix in suffixes])
+    if args.unit_sheets and args.density_of != "activations":
+        raise ValueError("--unit-sheets draws activation densities: it cannot be combined with --density-of gradients")
     if args.out.exists() and not args.out.is_dir():
         prepare_output_folder(args.out)  # names the problem before the model is built
     loaded = load_model(args.model, args.weights, device=args.device)
@@ -154,16 +213,28 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
         args.device,
         geometry=args.geometry,
         value_range=args.value_range,
+        density_of=args.density_of,
+        score=args.score,
     )
     title = f"{args.model} {layer}"
-    for record, explanation, stem in zip(records, explanations, stems, strict=True):
+    # Drawing is seconds per image (a depth sheet explains two more layers): it gets its own bar.
+    work = [" + units" * args.unit_sheets, " + depth" * args.depth]
+    sheets = tqdm(
+        list(zip(records, explanations, stems, strict=True)), desc="sheets" + "".join(work), unit="image", leave=True
+    )
+    for record, explained, stem in sheets:
+        explanation = _chosen_groups(explained, args.peaks)
         _save(explanation_sheet(explanation, title, loaded.random_weights), args.out / f"{stem}.png")
         summary = {"model": args.model, "weights": loaded.weights, "random_weights": loaded.random_weights}
         summary |= {"layer": layer, "value_range": args.value_range, "geometry": args.geometry}
+        summary |= {"density_of": args.density_of, "score": args.score, "peaks": args.peaks}
         summary |= explanation.to_json(loaded.class_names)
         atomic_write_text(args.out / f"{stem}.json", json.dumps(summary, indent=1))
+        if args.save_maps:
+            atomic_write(args.out / f"{stem}_maps.pt", partial(torch.save, explanation.maps()))
         if args.unit_sheets:
-            _write_unit_sheet(args, loaded, layer, record, explanation, args.out / f"{stem}_units.png")
+            shown = explanation if explanation.groups else explained
+            _write_unit_sheet(args, loaded, layer, record, shown, args.out / f"{stem}_units.png")
         if args.depth:
             _write_depth_sheet(args, loaded, record, args.out / f"{stem}_depth.png")
     print(f"wrote {len(records)} explanation(s) of {args.model} ({loaded.weights} weights) to {args.out}")
@@ -178,6 +249,9 @@ def _write_unit_sheet(
     explanation: ImageExplanation,
     path: Path,
 ) -> None:
+    from captum_advise.figures import unit_sheet
+    from captum_advise.pipeline import unit_density
+
     by_evidence = sorted(explanation.groups, key=lambda group: -group["evidence"])[:UNITS_PER_SHEET]
     units = [group["units"][0] for group in sorted(by_evidence, key=lambda group: group["peaks"])]
     densities = unit_density(loaded, record, units, layer, args.value_range, args.device, args.geometry)
@@ -186,6 +260,9 @@ def _write_unit_sheet(
 
 
 def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: ImageRecord, path: Path) -> None:
+    from captum_advise.figures import depth_sheet
+    from captum_advise.pipeline import explain_images
+
     by_layer = {
         f"{depth} ({name})": explain_images(
             loaded,
@@ -197,6 +274,8 @@ def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: Im
             progress=False,
             geometry=args.geometry,
             value_range=args.value_range,
+            density_of=args.density_of,
+            score=args.score,
         )[0]
         for depth, name in loaded.preset.depth_layers.items()
     }
@@ -204,4 +283,6 @@ def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: Im
 
 
 def _save(figure, path: Path) -> None:
-    save_figure(figure, path, dpi=90)
+    from captum_advise.output_files import save_figure
+
+    save_figure(figure, path, dpi=110)

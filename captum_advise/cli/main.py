@@ -9,12 +9,16 @@ from collections.abc import Sequence
 from captum_advise.cli.evaluate_command import add_evaluate_command, add_merge_command
 from captum_advise.cli.experiment_commands import add_ablate_command, add_sanity_commands
 from captum_advise.cli.explain_command import add_demo_command, add_explain_command
-from captum_advise.data import ImageReadError
-from captum_advise.models import WeightsUnavailableError
 
 __all__ = ["build_parser", "main"]
 
-EXPECTED_ERRORS = (ValueError, ImageReadError, WeightsUnavailableError, ImportError, FileNotFoundError)
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    # Imported when a command fails, not for every --help.
+    from captum_advise.data import ImageReadError
+    from captum_advise.models import WeightsUnavailableError
+
+    return (ValueError, ImageReadError, WeightsUnavailableError, ImportError, FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except EXPECTED_ERRORS as error:
+    except Exception as error:
+        if not isinstance(error, _expected_errors()):
+            raise
         print(f"captum-advise {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ __all__ = [
     "ImageReadError",
     "ImageRecord",
     "batches",
+    "class_from_name",
     "embedded_photos",
     "image_files",
     "labelled_folder",
@@ -119,6 +120,12 @@ def image_files(folder: str | Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def class_from_name(name: str) -> int | None:
+    """The class index a file name starts with (``001_n01443537_goldfish.JPEG`` -> 1), or None."""
+    match = CLASS_PREFIX.match(name)
+    return int(match.group(1)) if match else None
+
+
 def unlabelled_folder(folder: str | Path) -> list[ImageRecord]:
     """Every image in ``folder``, without labels."""
     return [ImageRecord(path.name, path) for path in image_files(folder)]
@@ -150,11 +157,7 @@ def labelled_folder(folder: str | Path, mapping: str | Path | None = None) -> li
     labels = _read_mapping(Path(mapping)) if mapping is not None else None
     records = []
     for path in image_files(folder):
-        if labels is not None:
-            label = labels.get(path.name)
-        else:
-            match = CLASS_PREFIX.match(path.name)
-            label = int(match.group(1)) if match else None
+        label = labels.get(path.name) if labels is not None else class_from_name(path.name)
         if label is None:
             source = f"mapping file {mapping}" if labels is not None else "a class-index prefix such as '001_'"
             raise ValueError(f"no label for {path.name}: expected {source}")

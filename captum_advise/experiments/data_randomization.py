@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
@@ -86,8 +87,11 @@ def train(
     seed: int,
     target_accuracy: float = 1.0,
     batch_size: int = 64,
+    progress: str | None = None,
 ) -> tuple[float, int]:
     """Adam, cross-entropy, until the training accuracy reaches ``target_accuracy`` or ``max_epochs`` pass.
+
+    ``progress``: a progress bar's description (epochs, with the training accuracy), or None for none.
 
     Returns:
         (training accuracy, epochs run). The model is left in eval mode.
@@ -95,7 +99,8 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     accuracy = 0.0
-    for epoch in range(1, max_epochs + 1):
+    epochs = tqdm(range(1, max_epochs + 1), desc=progress, unit="epoch", disable=progress is None, leave=False)
+    for epoch in epochs:
         model.train()
         order = torch.randperm(len(labels), generator=generator)
         for start in range(0, len(labels), batch_size):
@@ -104,6 +109,7 @@ def train(
             nn.functional.cross_entropy(model(images[batch]), labels[batch]).backward()
             optimizer.step()
         accuracy = _accuracy(model, images, labels)
+        epochs.set_postfix(accuracy=f"{accuracy:.3f}")
         if accuracy >= target_accuracy:
             return accuracy, epoch
     return accuracy, max_epochs
@@ -139,6 +145,7 @@ def run_data_randomization(
     max_epochs: int = 400,
     seed: int = 0,
     target_accuracy: float = 0.95,
+    progress: bool = False,
 ) -> DataRandomizationResult:
     """Train on true and on permuted labels until each fits, compare the maps; writes ``out/data_randomization.csv``.
 
@@ -150,8 +157,11 @@ def run_data_randomization(
     permuted = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + 2))]
     initial = small_cnn(seed)
     true_model, random_model = copy.deepcopy(initial), copy.deepcopy(initial)
-    true_train, true_epochs = train(true_model, images, labels, max_epochs, seed, target_accuracy)
-    random_train, random_epochs = train(random_model, images, permuted, max_epochs, seed, target_accuracy)
+    bars = ("train on true labels", "train on permuted labels") if progress else (None, None)
+    true_train, true_epochs = train(true_model, images, labels, max_epochs, seed, target_accuracy, progress=bars[0])
+    random_train, random_epochs = train(
+        random_model, images, permuted, max_epochs, seed, target_accuracy, progress=bars[1]
+    )
     true_test = _accuracy(true_model, test_images, test_labels)
     random_test = _accuracy(random_model, test_images, test_labels)
     rows: list[dict[str, object]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from captum_advise.figures.overlay import RANDOM_WEIGHTS_WARNING, draw_image, draw_overlay
+from captum_advise.figures.overlay import RANDOM_WEIGHTS_WARNING, draw_image, draw_overlay, map_scale_bar, plural
 from captum_advise.pipeline import ImageExplanation
 
 __all__ = ["depth_sheet"]
@@ -17,8 +17,10 @@ def depth_sheet(by_layer: dict[str, ImageExplanation], title: str, random_weight
     """
     figure = Figure(figsize=(12, 3.1 * len(by_layer) + 0.6), layout="constrained")
     grid = figure.add_gridspec(len(by_layer), 4)
+    overlays = []
     for row, (label, explanation) in enumerate(by_layer.items()):
         axes = [figure.add_subplot(grid[row, column]) for column in range(4)]
+        overlays.extend(axes[1:])
         draw_image(axes[0], explanation.image, f"{label} layer: {explanation.relevance.numel()} units")
         draw_overlay(axes[1], explanation.image, explanation.grad_cam_map, "Grad-CAM")
         peaks = [group["peaks"] for group in explanation.groups]
@@ -33,8 +35,9 @@ def depth_sheet(by_layer: dict[str, ImageExplanation], title: str, random_weight
                 axes[axes_index],
                 explanation.image,
                 explanation.group_maps[peaks.index(chosen)],
-                f"{kind}: {chosen} peak{'s' if chosen != 1 else ''}, {group['n_units']} units",
+                f"{kind}: {plural(chosen, 'peak')}, {plural(group['n_units'], 'unit')}",
             )
+    map_scale_bar(figure, overlays)
     heading = f"{RANDOM_WEIGHTS_WARNING}\n{title}" if random_weights else title
     figure.suptitle(heading, fontsize=11, color="red" if random_weights else "black")
     return figure

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 from matplotlib.figure import Figure
 
-from captum_advise.figures.overlay import RANDOM_WEIGHTS_WARNING, draw_image, draw_overlay
+from captum_advise.figures.overlay import RANDOM_WEIGHTS_WARNING, draw_image, draw_overlay, map_scale_bar, plural
 from captum_advise.pipeline import ImageExplanation
 
 __all__ = ["explanation_sheet"]
@@ -29,15 +30,14 @@ def explanation_sheet(explanation: ImageExplanation, model_name: str, random_wei
     axes = [figure.add_subplot(grid[i // COLUMNS, i % COLUMNS]) for i in range(panels)]
 
     label = f", label {explanation.label}" if explanation.label is not None else ""
-    draw_image(axes[0], explanation.image, f"{explanation.name}{label}")
+    draw_image(axes[0], explanation.image, textwrap.fill(f"{explanation.name}{label}", 34))
     _draw_top5(axes[1], explanation)
     draw_overlay(
         axes[2], explanation.image, explanation.grad_cam_map, f"Grad-CAM: all {explanation.relevance.numel()} units"
     )
     for index, group in enumerate(explanation.groups):
-        marker = "  [auto]" if group["peaks"] == explanation.auto_peaks else ""
-        title = f"{group['peaks']} peak{'s' if group['peaks'] != 1 else ''}: {group['n_units']} units{marker}"
-        draw_overlay(axes[3 + index], explanation.image, explanation.group_maps[index], title)
+        draw_overlay(axes[3 + index], explanation.image, explanation.group_maps[index], group_title(group, explanation))
+    map_scale_bar(figure, axes[2:])
 
     target_name = next((name for c, name, _ in explanation.top5 if c == explanation.target), str(explanation.target))
     heading = f"ADVISE on {model_name}: explaining class {explanation.target} ({target_name})"
@@ -47,8 +47,18 @@ def explanation_sheet(explanation: ImageExplanation, model_name: str, random_wei
     return figure
 
 
+def group_title(group: dict, explanation: ImageExplanation) -> str:
+    """'p peaks: n units', marked [auto] for the auto group; the 0-peak group says what it holds."""
+    marker = "  [auto]" if group["peaks"] == explanation.auto_peaks else ""
+    title = f"{plural(group['peaks'], 'peak')}: {plural(group['n_units'], 'unit')}{marker}"
+    if group["peaks"] == 0:
+        # Not only dead units: also units with fewer than two values in [0, 1], or a density with no interior mode.
+        title += "\n(density without a peak)"
+    return title
+
+
 def _draw_top5(axes, explanation: ImageExplanation) -> None:
-    names = [f"{name[:18]} ({c})" for c, name, _ in explanation.top5][::-1]
+    names = [f"{textwrap.shorten(name, 30, placeholder='...')} ({c})" for c, name, _ in explanation.top5][::-1]
     probabilities = [p for _, _, p in explanation.top5][::-1]
     colors = ["tab:red" if c == explanation.target else "tab:blue" for c, _, _ in explanation.top5][::-1]
     axes.barh(range(len(names)), probabilities, color=colors)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from captum_advise.figures.overlay import RANDOM_WEIGHTS_WARNING
+from captum_advise.figures.overlay import RANDOM_WEIGHTS_WARNING, plural
 from captum_advise.pipeline import UnitDensity
 
 __all__ = ["unit_sheet"]
@@ -40,12 +40,12 @@ def unit_sheet(units: list[UnitDensity], title: str, random_weights: bool = Fals
                 transform=density_axes.transAxes,
             )
         outside = values.size - inside.size
-        plural = "s" if unit.peaks != 1 else ""
-        density_axes.set_title(
-            f"phi = {unit.peaks} peak{plural} ({outside} of {values.size} values outside [0, 1])", fontsize=9
-        )
+        # The reference estimates the density on [0, 1] only: values outside it do not count.
+        ignored = f"; {outside} of {values.size} values lie outside [0, 1] and are not counted" if outside else ""
+        density_axes.set_title(f"phi = {plural(unit.peaks, 'peak')}{ignored}", fontsize=9)
         density_axes.set_xlim(0, 1)
-        density_axes.set_xlabel("activation")
+        density_axes.set_xlabel("activation value (density estimated on [0, 1])")
+        density_axes.set_ylabel("density (histogram: grey)")
     heading = f"{RANDOM_WEIGHTS_WARNING}\n{title}" if random_weights else title
     figure.suptitle(heading, fontsize=11, color="red" if random_weights else "black")
     return figure

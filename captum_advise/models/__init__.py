@@ -1,5 +1,6 @@
 """Model presets (the paper's networks and MobileNetV2), their layers and preprocessing."""
 
+from captum_advise.models.device import check_device
 from captum_advise.models.layers import resolve_layer
 from captum_advise.models.preprocessing import GEOMETRIES, Geometry, ImagePreprocessor
 from captum_advise.models.presets import (
@@ -20,6 +21,7 @@ __all__ = [
     "LoadedModel",
     "ModelPreset",
     "WeightsUnavailableError",
+    "check_device",
     "imagenet_class_names",
     "load_model",
     "preserved_state",

@@ -17,6 +17,7 @@ import torch
 import torchvision
 from torch import nn
 
+from captum_advise.models.device import check_device
 from captum_advise.models.layers import resolve_layer
 from captum_advise.models.preprocessing import ImagePreprocessor
 
@@ -209,10 +210,12 @@ def load_model(
 
     Raises:
         ValueError: unknown preset.
+        ValueError: a device this machine does not have (see :func:`check_device`).
         WeightsUnavailableError: weights asked for that cannot be loaded, with how to provide them.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(PRESETS)}")
+    device = check_device(device)
     preset = PRESETS[name]
     model = preset.build()
     label = "none" if weights is None or str(weights).lower() == "none" else str(weights)

@@ -7,7 +7,7 @@ the figures use; it computes, it does not draw.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -36,6 +36,9 @@ class ImageExplanation:
         auto_peaks: the group ``peaks="auto"`` picks (None if none).
         group_maps: (G, H, W) the groups' maps, min-max normalised then resized (MATLAB's bicubic).
         grad_cam_map: (H, W) the all-units map, treated the same way.
+        layer_maps: (G, U, V) the groups' maps at the layer's resolution, as
+            ``LayerADVISE.explain`` returns them (after ReLU, not normalised).
+        grad_cam_layer_map: (U, V) the all-units map at the layer's resolution.
     """
 
     name: str
@@ -48,6 +51,31 @@ class ImageExplanation:
     auto_peaks: int | None
     group_maps: Tensor
     grad_cam_map: Tensor
+    layer_maps: Tensor
+    grad_cam_layer_map: Tensor
+
+    def only(self, peaks: int | None) -> ImageExplanation:
+        """This explanation with only the group of ``peaks`` peaks (none if that group is absent)."""
+        keep = [index for index, group in enumerate(self.groups) if group["peaks"] == peaks]
+        return replace(
+            self,
+            groups=[self.groups[index] for index in keep],
+            group_maps=self.group_maps[keep],
+            layer_maps=self.layer_maps[keep],
+        )
+
+    def maps(self) -> dict[str, Any]:
+        """The maps and what they show, for ``torch.save`` (``explain --save-maps``)."""
+        return {
+            "image": self.name,
+            "target": self.target,
+            "peaks": [group["peaks"] for group in self.groups],
+            "auto_peaks": self.auto_peaks,
+            "layer_maps": self.layer_maps,
+            "input_maps": self.group_maps,
+            "grad_cam_layer_map": self.grad_cam_layer_map,
+            "grad_cam_input_map": self.grad_cam_map,
+        }
 
     def to_json(self, class_names: Sequence[str]) -> dict[str, Any]:
         """A JSON-ready summary (no maps)."""
@@ -61,6 +89,13 @@ class ImageExplanation:
             "groups": self.groups,
             "relevance": self.relevance.tolist(),
         }
+
+
+def _layer_maps(groups: Sequence[Any], grad_cam: Tensor) -> Tensor:
+    """(G, U, V) the kept groups' layer-resolution maps; (0, U, V) when no group is kept."""
+    if not groups:
+        return grad_cam.new_zeros((0, *grad_cam.shape)).cpu()
+    return torch.stack([group.attribution.detach() for group in groups]).cpu()
 
 
 def top_classes(probabilities: Tensor, class_names: Sequence[str], k: int = 5) -> list[tuple[int, str, float]]:
@@ -133,6 +168,8 @@ def explain_images(
                         auto_peaks=explanation.auto_peaks[n],
                         group_maps=group_maps[n].detach().cpu(),
                         grad_cam_map=grad_cam_maps[n].detach().cpu(),
+                        layer_maps=_layer_maps(explanation.groups[n], explanation.grad_cam[n]),
+                        grad_cam_layer_map=explanation.grad_cam[n].detach().cpu(),
                     )
                 )
             bar.update(len(chunk))
