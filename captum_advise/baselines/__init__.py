@@ -1,6 +1,12 @@
 """ADVISE and the baselines it is compared with, behind one interface for the evaluator."""
 
 from captum_advise.baselines.advise import AdviseMethod
+from captum_advise.baselines.captum_layer_cams import (
+    LayerGradCamLib,
+    LayerGradCamPlusPlus,
+    LayerLayerCam,
+    LayerScoreCam,
+)
 from captum_advise.baselines.explanations import Explanations, MapVariant, SingleMapMethod, explain_two_classes
 from captum_advise.baselines.grad_cam_library import CAM_CLASSES, GRADIENT_RELU_METHODS, GradCamLibraryMethod
 from captum_advise.baselines.lime import LimeMethod, TreeSurrogate, superpixels, top_superpixel_mask
@@ -13,6 +19,10 @@ __all__ = [
     "AdviseMethod",
     "Explanations",
     "GradCamLibraryMethod",
+    "LayerGradCamLib",
+    "LayerGradCamPlusPlus",
+    "LayerLayerCam",
+    "LayerScoreCam",
     "LimeMethod",
     "MapVariant",
     "SingleMapMethod",

@@ -41,7 +41,7 @@ class _Silent:
 
 
 @contextmanager
-def _quiet_score_cam():
+def quiet_score_cam():
     original = score_cam_module.tqdm
     score_cam_module.tqdm = _Silent
     try:
@@ -155,7 +155,7 @@ class GradCamLibraryMethod:
         return normalize_and_resize(at_layer, tuple(inputs.shape[-2:]), self.upsample).to(torch.float32)
 
     def _run(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: list) -> np.ndarray:
-        with preserved_state(model), _quiet_score_cam():
+        with preserved_state(model), quiet_score_cam():
             cam = LAYER_CAM_CLASSES[(self.name, self.relu, self.gradient_relu)](model=model, target_layers=[layer])
             try:
                 if self.name == "scorecam":
