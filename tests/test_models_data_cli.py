@@ -272,7 +272,7 @@ def test_the_command_line_parser_imports_nothing_heavy():
 def test_cli_choices_are_the_library_names():
     from captum_advise.baselines import METHOD_NAMES
     from captum_advise.data import PAPER_DENSITIES
-    from captum_advise.experiments import SANITY_METHODS
+    from captum_advise.experiments import ROBUSTNESS_METHODS, SANITY_METHODS
     from captum_advise.imresize import UPSAMPLE_MODES
     from captum_advise.models import GEOMETRIES
 
@@ -283,3 +283,4 @@ def test_cli_choices_are_the_library_names():
         UPSAMPLE_MODES,
     )
     assert (tuple(PAPER_DENSITIES), tuple(SANITY_METHODS)) == (choices.PAPER_DENSITIES, choices.SANITY_METHODS)
+    assert tuple(ROBUSTNESS_METHODS) == choices.ROBUSTNESS_METHODS

@@ -7,7 +7,15 @@ names equal the ones in the modules that define them.
 
 from __future__ import annotations
 
-__all__ = ["GEOMETRIES", "METHOD_NAMES", "PAPER_DENSITIES", "PRESET_NAMES", "SANITY_METHODS", "UPSAMPLE_MODES"]
+__all__ = [
+    "GEOMETRIES",
+    "METHOD_NAMES",
+    "PAPER_DENSITIES",
+    "PRESET_NAMES",
+    "ROBUSTNESS_METHODS",
+    "SANITY_METHODS",
+    "UPSAMPLE_MODES",
+]
 
 PRESET_NAMES = ("alexnet", "mobilenet_v2", "resnet50", "vgg16", "xception")
 GEOMETRIES = ("squash", "crop")
@@ -15,3 +23,4 @@ METHOD_NAMES = ("advise", "gradcam", "gradcampp", "scorecam", "layercam", "lime"
 UPSAMPLE_MODES = ("matlab_bicubic", "bicubic", "bilinear")
 PAPER_DENSITIES = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225)
 SANITY_METHODS = ("advise", "gradcam", "gradcampp", "layercam")
+ROBUSTNESS_METHODS = ("advise", "gradcam", "gradcampp", "scorecam", "layercam")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from captum_advise.cli.choices import PAPER_DENSITIES, SANITY_METHODS
+from captum_advise.cli.choices import PAPER_DENSITIES, ROBUSTNESS_METHODS, SANITY_METHODS
 from captum_advise.cli.evaluate_command import folder_records, method_list
 from captum_advise.cli.explain_command import add_model_arguments
 
@@ -60,6 +60,60 @@ def add_ablate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run_ablate)
+
+
+def add_robustness_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "robustness",
+        help="Captum's randomised tools on every method: max-sensitivity, infidelity, noise that flips the class",
+        description="For each image and method (each a Captum attribution): captum.metrics.sensitivity_max, "
+        "captum.metrics.infidelity, and with captum.robust.MinParamPerturbation the smallest salt-and-pepper "
+        "density that changes the prediction, with how much the map moved there. Writes robustness.csv "
+        "(resumed if present) and summary.md.",
+    )
+    add_model_arguments(parser)
+    _add_image_arguments(parser, default_limit=8)
+    default_methods = "advise,gradcam,gradcampp,layercam"
+    parser.add_argument(
+        "--methods", default=default_methods, help=f"of {','.join(ROBUSTNESS_METHODS)} [default: {default_methods}]"
+    )
+    parser.add_argument(
+        "--radius", type=float, default=0.02, help="sensitivity_max's perturbation radius [default: 0.02]"
+    )
+    parser.add_argument("--sensitivity-samples", type=int, default=10, help="[default: 10]")
+    parser.add_argument(
+        "--infidelity-std", type=float, default=0.05, help="Gaussian perturbation's std [default: 0.05]"
+    )
+    parser.add_argument("--infidelity-samples", type=int, default=32, help="[default: 32]")
+    parser.add_argument("--max-density", type=float, default=0.5, help="largest noise density searched [default: 0.5]")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_robustness_command)
+
+
+def run_robustness_command(args: argparse.Namespace) -> int:
+    from captum_advise.experiments import RobustnessConfig, run_robustness
+    from captum_advise.models import load_model
+
+    config = RobustnessConfig(
+        tuple(m for m in args.methods.split(",") if m),
+        args.layer,
+        args.device,
+        args.geometry,
+        args.radius,
+        args.sensitivity_samples,
+        args.infidelity_std,
+        args.infidelity_samples,
+        args.max_density,
+        seed=args.seed,
+    )
+    records = _images(args.images, args.limit, args.every)
+    loaded = load_model(args.model, args.weights, device=args.device)
+    rows = run_robustness(loaded, records, args.out, config, progress=not args.quiet)
+    print(f"{len(rows)} rows in {args.out / 'robustness.csv'}\n")
+    print((args.out / "summary.md").read_text())
+    return 0
 
 
 def add_sanity_commands(commands: argparse._SubParsersAction) -> None:

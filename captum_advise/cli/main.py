@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from captum_advise.cli.evaluate_command import add_evaluate_command, add_merge_command
-from captum_advise.cli.experiment_commands import add_ablate_command, add_sanity_commands
+from captum_advise.cli.experiment_commands import add_ablate_command, add_robustness_command, add_sanity_commands
 from captum_advise.cli.explain_command import add_demo_command, add_explain_command
 
 __all__ = ["build_parser", "main"]
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_merge_command(commands)
     add_ablate_command(commands)
     add_sanity_commands(commands)
+    add_robustness_command(commands)
     return parser
 
 

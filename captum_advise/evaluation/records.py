@@ -6,7 +6,7 @@ import csv
 import io
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from captum_advise.output_files import atomic_write_csv, csv_text
@@ -36,25 +36,28 @@ COLUMNS = (
 )
 
 
-def _rows_of(text: str, path: Path) -> list[dict[str, str]]:
+def _rows_of(text: str, path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None:
         return []
-    if tuple(reader.fieldnames) != COLUMNS:
-        raise ValueError(f"{path} is not a records.csv of this version (columns {reader.fieldnames})")
+    if tuple(reader.fieldnames) != tuple(columns):
+        raise ValueError(f"{path} is not a {path.name} of this version (columns {reader.fieldnames})")
     rows = list(reader)
     for number, row in enumerate(rows, start=2):
         if None in row.values() or None in row:
-            raise ValueError(f"{path} line {number} does not have the {len(COLUMNS)} columns of a record")
+            raise ValueError(f"{path} line {number} does not have the {len(columns)} columns of a record")
     return rows
 
 
-def read_records(path: Path) -> list[dict[str, str]]:
+def read_records(
+    path: Path, columns: Sequence[str] = COLUMNS, key: Sequence[str] = ("image", "method", "group")
+) -> list[dict[str, str]]:
     """The rows of a records.csv (empty list if there is none).
 
     A last line without its newline (a writer killed mid-row, a full disk) is an incomplete row:
     it is left out with a warning, so a resumed run computes it again. Rows whose (image, method,
     group) was already read (two runs that once wrote into the same folder) are left out too.
+    Another experiment's CSV gives its own ``columns`` and the ``key`` that names a row.
     """
     if not path.exists():
         return []
@@ -65,26 +68,26 @@ def read_records(path: Path) -> list[dict[str, str]]:
         message = f"{path}: its last line is incomplete ({partial[:40]!r}...); it is left out and recomputed"
         warnings.warn(message, stacklevel=2)
         text = complete + "\n" if complete else ""
-    parsed = _rows_of(text, path)
-    rows = _unique(parsed)
+    parsed = _rows_of(text, path, columns)
+    rows = _unique(parsed, key)
     if duplicates := len(parsed) - len(rows):
-        warnings.warn(f"{path}: {duplicates} duplicate (image, method, group) rows left out", stacklevel=2)
+        warnings.warn(f"{path}: {duplicates} duplicate ({', '.join(key)}) rows left out", stacklevel=2)
     return rows
 
 
-def _unique(rows: Iterable[dict[str, str]]) -> list[dict[str, str]]:
-    """The rows with the first of each (image, method, group) kept."""
-    seen: set[tuple[str, str, str]] = set()
+def _unique(rows: Iterable[dict[str, str]], key: Sequence[str] = ("image", "method", "group")) -> list[dict[str, str]]:
+    """The rows with the first of each ``key`` (image, method, group) kept."""
+    seen: set[tuple[str, ...]] = set()
     kept = []
     for row in rows:
-        key = (row["image"], row["method"], row["group"])
-        if key not in seen:
-            seen.add(key)
+        name = tuple(row[column] for column in key)
+        if name not in seen:
+            seen.add(name)
             kept.append(row)
     return kept
 
 
-def append_records(path: Path, rows: Iterable[dict[str, object]]) -> None:
+def append_records(path: Path, rows: Iterable[dict[str, object]], columns: Sequence[str] = COLUMNS) -> None:
     """Append rows, writing the header first if the file is new.
 
     An incomplete last line (see :func:`read_records`) is cut off first, so a new row never
@@ -95,7 +98,7 @@ def append_records(path: Path, rows: Iterable[dict[str, object]]) -> None:
             data = handle.read()
             if data and not data.endswith(b"\n"):
                 handle.truncate(data.rfind(b"\n") + 1)
-    text = csv_text(COLUMNS, rows, header=not path.exists() or path.stat().st_size == 0)
+    text = csv_text(columns, rows, header=not path.exists() or path.stat().st_size == 0)
     # One write call per batch: a kill leaves whole rows and at most one cut line.
     with path.open("a", newline="") as handle:
         handle.write(text)

@@ -15,6 +15,13 @@ from captum_advise.experiments.randomization import (
     randomizable_layers,
     randomize_layer,
 )
+from captum_advise.experiments.robustness import (
+    ROBUSTNESS_COLUMNS,
+    ROBUSTNESS_METHODS,
+    RobustnessConfig,
+    robustness_summary,
+    run_robustness,
+)
 from captum_advise.experiments.sanity import (
     SanityConfig,
     run_parameter_randomization,
@@ -26,10 +33,13 @@ from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEAS
 
 __all__ = [
     "MEASURE_TITLES",
+    "ROBUSTNESS_COLUMNS",
+    "ROBUSTNESS_METHODS",
     "SANITY_METHODS",
     "SIMILARITY_MEASURES",
     "DataRandomizationResult",
     "NetworkSignal",
+    "RobustnessConfig",
     "SanityConfig",
     "ablation_plot",
     "cascading_randomization",
@@ -39,9 +49,11 @@ __all__ = [
     "randomizable_layers",
     "randomize_layer",
     "relu_options",
+    "robustness_summary",
     "run_data_randomization",
     "run_noise_ablation",
     "run_parameter_randomization",
+    "run_robustness",
     "sanity_maps",
     "sanity_plot",
     "shapes_dataset",

@@ -1,0 +1,244 @@
+"""Robustness with Captum's own randomised tools, every method through its Captum attribution.
+
+Per image and method, for the class the network predicts on the clean image:
+
+* ``sensitivity_max``: ``captum.metrics.sensitivity_max`` of the layer map (uniform perturbations
+  of the normalised input within ``radius``, ``sensitivity_samples`` of them; the largest change of
+  the map, relative to its norm);
+* ``infidelity``: ``captum.metrics.infidelity`` of the map interpolated to the input (bilinear,
+  the same value on the three channels), Gaussian perturbations of standard deviation
+  ``infidelity_std`` on the normalised input, ``infidelity_samples`` of them, normalised;
+* ``flip_density``: with ``captum.robust.MinParamPerturbation``, the smallest salt-and-pepper
+  density (the paper's noise, on the 8-bit image, searched on a grid of ``density_step`` up to
+  ``max_density``, binary search: it assumes that more noise never restores the prediction) at
+  which the prediction changes; empty when none does;
+* ``flip_*``: how much the method's map moved at that density: the similarity measures of the
+  sanity checks between the clean and the noisy map.
+
+Every random draw is seeded from the image's name and the run's seed. ``robustness.csv`` is
+appended image by image and resumed; ``summary.md`` has each method's means with 95% intervals and
+ADVISE's paired differences.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+from captum.attr import LayerAttribution
+from captum.metrics import infidelity, sensitivity_max
+from captum.robust import MinParamPerturbation
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from captum_advise.attr import LayerADVISE, for_captum_metrics
+from captum_advise.baselines.captum_layer_cams import (
+    LayerGradCamLib,
+    LayerGradCamPlusPlus,
+    LayerLayerCam,
+    LayerScoreCam,
+)
+from captum_advise.data import ImageRecord, noise_generator, salt_and_pepper
+from captum_advise.evaluation import append_records, mean_interval, read_records
+from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
+from captum_advise.models import Geometry, LoadedModel
+from captum_advise.output_files import atomic_write_text, locked_output
+from captum_advise.run_info import write_run_info
+
+__all__ = ["ROBUSTNESS_COLUMNS", "ROBUSTNESS_METHODS", "RobustnessConfig", "robustness_summary", "run_robustness"]
+
+ROBUSTNESS_METHODS: dict[str, type] = {
+    "advise": LayerADVISE,
+    "gradcam": LayerGradCamLib,
+    "gradcampp": LayerGradCamPlusPlus,
+    "scorecam": LayerScoreCam,
+    "layercam": LayerLayerCam,
+}
+MEASURES = ("sensitivity_max", "infidelity", "flip_density")
+ROBUSTNESS_COLUMNS = ("image", "label", "target", "method", *MEASURES, *(f"flip_{m}" for m in SIMILARITY_MEASURES))
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """What ``run_robustness`` measures and how (see the module's text)."""
+
+    methods: tuple[str, ...] = ("advise", "gradcam", "gradcampp", "layercam")
+    layer: str | None = None
+    device: str = "cpu"
+    geometry: Geometry = "squash"
+    radius: float = 0.02
+    sensitivity_samples: int = 10
+    infidelity_std: float = 0.05
+    infidelity_samples: int = 32
+    max_density: float = 0.5
+    density_step: float = 0.005
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in ROBUSTNESS_METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"unknown robustness method(s) {unknown}: choose from {', '.join(ROBUSTNESS_METHODS)}")
+
+
+def _seed(name: str, seed: int, salt: str) -> int:
+    return zlib.crc32(f"{name}/{salt}".encode()) * 1000 + seed
+
+
+def _gaussian_perturbation(std: float, seed: int) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    generator = torch.Generator().manual_seed(seed)
+
+    def perturb(inputs: Tensor) -> tuple[Tensor, Tensor]:
+        noise = (torch.randn(inputs.shape, generator=generator) * std).to(inputs.device)
+        return noise, inputs - noise
+
+    return perturb
+
+
+def _flip_density(
+    model: nn.Module, normalize: Callable, image: Tensor, name: str, target: int, config: RobustnessConfig
+) -> float:
+    def noisy(images: Tensor, density: float) -> Tensor:
+        return salt_and_pepper(images, density, noise_generator(name, config.seed))
+
+    search = MinParamPerturbation(
+        forward_func=model,
+        attack=noisy,
+        arg_name="density",
+        arg_min=0.0,
+        arg_max=config.max_density,
+        arg_step=config.density_step,
+        mode="binary",
+        preproc_fn=normalize,
+        apply_before_preproc=True,  # the noise goes on the 8-bit image, as in the noise ablation
+    )
+    with torch.no_grad():
+        _, density = search.evaluate(image, target=target)
+    return math.nan if density is None else float(density)
+
+
+def _method_rows(
+    name: str, attribution, model: nn.Module, inputs: Tensor, noisy_inputs: Tensor | None, target: int, record, config
+) -> dict[str, object]:
+    explain = partial(attribution.attribute, relu_attributions=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_seed(record.name, config.seed, "sensitivity"))
+        sensitivity = sensitivity_max(
+            for_captum_metrics(explain),
+            inputs,
+            target=target,
+            perturb_radius=config.radius,
+            n_perturb_samples=config.sensitivity_samples,
+        )
+    maps = explain(inputs, target=target).detach()
+    spread = LayerAttribution.interpolate(maps, tuple(inputs.shape[-2:]), "bilinear").expand_as(inputs)
+    perturb = _gaussian_perturbation(config.infidelity_std, _seed(record.name, config.seed, "infidelity"))
+    with torch.no_grad():
+        fidelity = infidelity(
+            model, perturb, inputs, spread, target=target, n_perturb_samples=config.infidelity_samples, normalize=True
+        )
+    moved = {m: math.nan for m in SIMILARITY_MEASURES}
+    if noisy_inputs is not None:
+        moved = map_similarity(maps[0, 0].cpu(), explain(noisy_inputs, target=target).detach()[0, 0].cpu())
+    return {"method": name, "sensitivity_max": float(sensitivity[0]), "infidelity": float(fidelity[0])} | {
+        f"flip_{m}": v for m, v in moved.items()
+    }
+
+
+def _image_rows(loaded: LoadedModel, record: ImageRecord, methods: dict, config: RobustnessConfig) -> list[dict]:
+    preprocessor = loaded.preset.preprocessor.with_geometry(config.geometry)
+    image = preprocessor.to_uint8(record.load())[None]
+
+    def normalize(images: Tensor) -> Tensor:
+        return preprocessor.normalize(images).to(config.device)
+
+    inputs = normalize(image)
+    with torch.no_grad():
+        target = int(loaded.model(inputs).argmax(dim=1))
+    density = _flip_density(loaded.model, normalize, image, record.name, target, config)
+    noisy = None
+    if not math.isnan(density):
+        noisy = normalize(salt_and_pepper(image, density, noise_generator(record.name, config.seed)))
+    label = "" if record.label is None else record.label
+    common = {"image": record.name, "label": label, "target": target, "flip_density": density}
+    return [
+        common | _method_rows(name, attribution, loaded.model, inputs, noisy, target, record, config)
+        for name, attribution in methods.items()
+    ]
+
+
+def run_robustness(
+    loaded: LoadedModel,
+    records: Sequence[ImageRecord],
+    out: Path,
+    config: RobustnessConfig,
+    progress: bool = True,
+) -> list[dict[str, str]]:
+    """Measure every image with every method; resumes ``out/robustness.csv``.
+
+    Returns:
+        The rows of robustness.csv (strings, as read back).
+    """
+    path = out / "robustness.csv"
+    layer = loaded.layer(config.layer)
+    methods = {name: ROBUSTNESS_METHODS[name](loaded.model, layer) for name in config.methods}
+    with locked_output(out):
+        write_run_info(out, experiment="robustness", model=loaded.preset.name, weights=loaded.weights, **asdict(config))
+        done: dict[str, set[str]] = {}
+        for row in read_records(path, ROBUSTNESS_COLUMNS, ("image", "method")):
+            done.setdefault(row["image"], set()).add(row["method"])
+        for record in tqdm(records, desc="robustness", unit="image", disable=not progress):
+            missing = {name: method for name, method in methods.items() if name not in done.get(record.name, set())}
+            if missing:
+                append_records(path, _image_rows(loaded, record, missing, config), ROBUSTNESS_COLUMNS)
+        rows = read_records(path, ROBUSTNESS_COLUMNS, ("image", "method"))
+        atomic_write_text(out / "summary.md", robustness_summary(rows))
+    return rows
+
+
+def _values(rows: Sequence[dict[str, str]], method: str, measure: str) -> dict[str, float]:
+    return {
+        row["image"]: float(row[measure]) for row in rows if row["method"] == method and row[measure] not in ("", "nan")
+    }
+
+
+def robustness_summary(rows: Sequence[dict[str, str]]) -> str:
+    """Markdown: per method the mean and 95% half-width of each measure, then ADVISE minus each baseline
+    on the images both have (paired)."""
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    shown = ("sensitivity_max", "infidelity", "flip_spearman_abs")
+    lines = [
+        "| method | images | " + " | ".join(shown) + " |",
+        "|---|---|" + "---|" * len(shown),
+    ]
+    for method in methods:
+        cells = []
+        for measure in shown:
+            values = list(_values(rows, method, measure).values())
+            mean, half = mean_interval(values) if values else (math.nan, math.nan)
+            cells.append(f"{mean:.4f} ± {half:.4f} (n={len(values)})")
+        images = len({row["image"] for row in rows if row["method"] == method})
+        lines.append(f"| {method} | {images} | " + " | ".join(cells) + " |")
+    flips = sorted({row["image"]: row["flip_density"] for row in rows}.items())
+    flipped = [float(d) for _, d in flips if d not in ("", "nan")]
+    lines.append(
+        f"\nPrediction changed by salt-and-pepper noise on {len(flipped)} of {len(flips)} images"
+        + (f"; median density {sorted(flipped)[len(flipped) // 2]:.3f}" if flipped else "")
+        + " (shared by all methods: it depends on the network only)."
+    )
+    if "advise" in methods:
+        lines += ["", "ADVISE minus each baseline, paired over images (mean ± 95% half-width):", ""]
+        lines += ["| baseline | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
+        for method in (m for m in methods if m != "advise"):
+            cells = []
+            for measure in shown:
+                ours, theirs = _values(rows, "advise", measure), _values(rows, method, measure)
+                differences = [ours[image] - theirs[image] for image in ours.keys() & theirs.keys()]
+                mean, half = mean_interval(differences) if differences else (math.nan, math.nan)
+                cells.append(f"{mean:+.4f} ± {half:.4f}")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
