@@ -5,9 +5,12 @@ the O(L^2) sums of each cost evaluation need almost no ``exp``:
 
 * Nadaraya-Watson: the kernel width at a grid point ``j`` is ``optwv(j) / g``, which is one of the
   candidate widths ``W_i`` or ``min(W) / g`` or ``max(W) / g``: M + 2 widths, each tabulated once
-  per lag (``L`` exps each) instead of once per pair (``L^2`` exps).
+  per lag (``L`` exps each) instead of once per pair (``L^2`` exps). Sources of one width class
+  share their ``optwv`` too, and they come in runs along the grid: a run's contribution at every
+  grid point is a difference of two suffix sums of its width's table (summed from the far tail in,
+  so a difference keeps the precision of a direct sum), O(runs x L) instead of O(L^2).
 * Balloon estimate: on a uniform grid ``exp(-(d dt)^2 / (2 p^2)) = q^(d^2)``, advanced from lag
-  ``d`` to ``d + 1`` by two products; it is recomputed exactly every ``REANCHOR`` lags so that the
+  ``d`` to ``d + 1`` by two products; it is recomputed exactly every ``BLOCK`` lags so that the
   rounding of the products never grows past a few units in the last place.
 * Terms that underflow to exactly zero at every grid point are the end of the sum: it stops there.
 """
