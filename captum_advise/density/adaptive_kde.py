@@ -18,7 +18,7 @@ from captum_advise.density.local_bandwidths import (
     local_optimal_widths,
     matlab_linspace,
 )
-from captum_advise.density.padded_units import pad_units, working_lengths
+from captum_advise.density.padded_units import histograms, pad_units, working_lengths
 from captum_advise.density.stiffness_search import SearchProblem, golden_section_search
 from captum_advise.density.stiffness_search_cpu import golden_section_search_numba
 
@@ -86,29 +86,13 @@ def _scale_to_unit(samples: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (samples - low) / torch.where(span > 0, span, 1.0), 0.0)
 
 
-def _histogram(samples: torch.Tensor, inside: torch.Tensor, points: torch.Tensor, dt: float) -> torch.Tensor:
-    """Step 3, MATLAB ``histc`` on edges ``t - dt/2``: the last bin takes only ``x == e_L``."""
-    edges = points - dt / 2
-    length = points.numel()
-    bins = torch.searchsorted(edges, samples.contiguous(), right=True) - 1
-    last_edge = samples == edges[-1]
-    counted = inside & (bins >= 0) & ((bins < length - 1) | last_edge)
-    bins = torch.where(last_edge, length - 1, bins.clamp(0, length - 1))
-    counts = torch.zeros(samples.shape[0], length, dtype=torch.float64, device=samples.device)
-    counts.scatter_add_(1, bins, counted.to(torch.float64))
-    return counts / dt
-
-
-def _interpolate(grid: torch.Tensor, points: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of (B, L) ``values`` at ``points`` onto ``grid`` (MATLAB ``interp1``)."""
-    index = (torch.searchsorted(points, grid, right=True) - 1).clamp(0, points.numel() - 2)
-    left, right = points[index], points[index + 1]
-    lo, hi = values[:, index], values[:, index + 1]
-    return lo + (grid - left) * (hi - lo) / (right - left)
+def _same_row(points: torch.Tensor, count: int) -> torch.Tensor:
+    """(L,) points as ``count`` identical rows, the layout of the per-unit helpers."""
+    return points.expand(count, -1).contiguous()
 
 
 def _interpolate_rows(grid: torch.Tensor, points: torch.Tensor, lengths: torch.Tensor, values: torch.Tensor):
-    """Row-wise :func:`_interpolate`: row u's first ``lengths[u]`` ``points`` and ``values`` onto ``grid``."""
+    """Step 10, MATLAB ``interp1``: row u's values at its first ``lengths[u]`` ``points``, onto ``grid``."""
     queries = grid.expand(points.shape[0], -1).contiguous()
     index = torch.searchsorted(points, queries, right=True) - 1
     index = torch.minimum(index.clamp(min=0), (lengths[:, None] - 2).clamp(min=0).long())
@@ -248,7 +232,15 @@ def adaptive_kde(
         points = grid if length == n_grid else matlab_linspace(low, high, length, device=device)
         dt = points.diff().min().item()
         widths = candidate_widths(dt, span, n_bandwidths, device=device)
-        y_hist = _histogram(samples[units[members]], inside[units[members]], points, dt)
+        rows = _same_row(points, len(members))
+        every_length = torch.full((len(members),), length, device=device)
+        y_hist = histograms(
+            samples[units[members]],
+            inside[units[members]],
+            rows,
+            torch.full_like(every_length, dt, dtype=torch.float64),
+            every_length,
+        )
         problem.y_hist[members, :length] = y_hist
         smoothing = fft_smoothing_matrices(widths, dt, length)
         # Chunks bound the (units x M x M x L) window costs to about 40 MB at L = 196.
@@ -264,6 +256,7 @@ def adaptive_kde(
     yopt, optwp = search(problem)
     for length, points in points_of.items():
         members = (lengths[units] == length).nonzero().flatten()
-        density[units[members]] = _interpolate(grid, points, yopt[members, :length])
-        bandwidth[units[members]] = _interpolate(grid, points, optwp[members, :length])
+        rows, every_length = _same_row(points, len(members)), torch.full((len(members),), length, device=device)
+        density[units[members]] = _interpolate_rows(grid, rows, every_length, yopt[members, :length])
+        bandwidth[units[members]] = _interpolate_rows(grid, rows, every_length, optwp[members, :length])
     return KDEResult(density, bandwidth, valid)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PaddedUnits", "pad_units", "working_lengths"]
+__all__ = ["PaddedUnits", "histograms", "pad_units", "working_lengths"]
 
 MAX_GRID_POINTS = 1000
 
@@ -74,8 +74,12 @@ def _candidate_widths(dt: torch.Tensor, span: float, n_bandwidths: int) -> torch
     return _logexp(exponents)
 
 
-def _histograms(samples, inside, points, dt, lengths) -> torch.Tensor:
-    """Step 3, MATLAB ``histc`` on edges ``t - dt/2``: the last bin takes only ``x == e_L``."""
+def histograms(samples, inside, points, dt, lengths) -> torch.Tensor:
+    """Step 3, MATLAB ``histc`` on edges ``t - dt/2``: the last bin takes only ``x == e_L``.
+
+    Row u of (K, n) ``samples`` on its working grid ``points[u, :lengths[u]]`` (padded with +inf),
+    step ``dt[u]``; returns (K, G) counts divided by ``dt``.
+    """
     edges = points - dt[:, None] / 2
     last = (lengths - 1).clamp(min=0)[:, None]
     bins = torch.searchsorted(edges, samples.contiguous(), right=True) - 1
@@ -106,5 +110,5 @@ def pad_units(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.Tensor,
     steps = torch.where(real[:, 1:], points.diff(dim=1), math.inf)
     dt = torch.where(lengths >= 2, steps.min(dim=1).values, 1.0)
     points = torch.where(real, points, math.inf)
-    y_hist = torch.where(real, _histograms(samples, inside, points, dt, lengths), 0.0)
+    y_hist = torch.where(real, histograms(samples, inside, points, dt, lengths), 0.0)
     return PaddedUnits(lengths.to(torch.int32), points, dt, _candidate_widths(dt, span, n_bandwidths), y_hist)
