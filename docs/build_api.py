@@ -25,6 +25,7 @@ PACKAGES = [
     "captum_advise.evaluation",
     "captum_advise.experiments",
     "captum_advise.output_files",
+    "captum_advise.ranks",
 ]
 API = Path(__file__).resolve().parent / "api"
 

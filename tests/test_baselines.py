@@ -93,20 +93,27 @@ def test_lime_keeps_exactly_the_top_superpixels_and_is_reproducible():
     assert torch.equal(maps, method(net, net[1], inputs, torch.tensor([1, 2])))
 
 
-def test_advise_adapter_reports_every_group_and_flags_the_auto_group():
+def test_advise_adapter_reports_every_group_and_flags_the_auto_and_confidence_groups():
     net, images = tiny_cnn(), tiny_images()
     first, second = torch.tensor([0, 3, 4]), torch.tensor([1, 2, 0])
-    result = AdviseMethod().explain_batch(net, net[1], images, first, second)
-    explanation = LayerADVISE(net, net[1]).explain(images, target=first)
+    result = AdviseMethod(rules=("confidence", "weighted")).explain_batch(net, net[1], images, first, second)
+    advise = LayerADVISE(net, net[1])
+    explanation = advise.explain(images, target=first)
     reference_maps = explanation.interpolate((14, 14))
+    confident = advise.attribute(images, target=first, peaks="confidence")
     for n in range(3):
-        variants = result.variants[n]
-        assert [v.group for v in variants] == explanation.peak_counts[n]
-        assert [v.also_as for v in variants if v.also_as] == ["advise-auto"]
-        assert [v.group for v in variants if v.also_as] == [explanation.auto_peaks[n]]
-        torch.testing.assert_close(result.maps[n], reference_maps[n])
+        *groups, weighted = result.variants[n]
+        assert [v.group for v in groups] == explanation.peak_counts[n]
+        assert [v.group for v in groups if "advise-auto" in v.also_as] == [explanation.auto_peaks[n]]
+        (chosen,) = [v.group for v in groups if "advise-confidence" in v.also_as]
+        torch.testing.assert_close(confident[n], advise.attribute(images[n : n + 1], target=first[n], peaks=chosen)[0])
+        assert (weighted.method, weighted.group, weighted.also_as) == ("advise-weighted", None, ())
+        assert weighted.units == sum(v.units for v in groups)
+        torch.testing.assert_close(result.maps[n][:-1], reference_maps[n])
         assert result.second_maps[n].shape == result.maps[n].shape
     assert result.seconds > 0
+    with pytest.raises(ValueError, match="unknown ADVISE rule"):
+        AdviseMethod(rules=("magic",)).explain_batch(net, net[1], images, first, second)
 
 
 def test_registry_builds_every_method_and_single_map_methods_explain_two_classes():

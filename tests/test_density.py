@@ -166,3 +166,20 @@ def test_count_peaks_equals_scipy_find_peaks():
     rows = np.round(rng.normal(size=(200, 40)), 1)  # rounding makes plateaus common
     expected = [len(find_peaks(row)[0]) for row in rows]
     assert count_peaks(torch.tensor(rows)).tolist() == expected
+
+
+def test_the_cpu_estimate_leaves_torchs_thread_count_as_it_found_it():
+    """numba's OpenMP pool is torch's runtime too: starting it once set torch to one thread per core.
+
+    A fresh process, because the pool starts only once per process.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; torch.set_num_threads(1)\n"
+        "from captum_advise.attr import unit_relevance\n"
+        "unit_relevance(torch.rand(1, 8, 7, 7)); print(torch.get_num_threads())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "1"

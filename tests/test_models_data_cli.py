@@ -48,6 +48,7 @@ def test_every_preset_builds_with_random_weights_and_its_layers_give_feature_map
         "resnet50": (2048, 7, 7),
         "xception": (2048, 10, 10),
         "mobilenet_v2": (1280, 7, 7),
+        "efficientnet_lite0": (1280, 7, 7),
     }[name]
     assert tuple(shapes["deep"][1:]) == expected_deep
     assert size == (299 if name == "xception" else 224)
@@ -60,6 +61,7 @@ def test_reference_layers_are_the_ones_the_spec_names():
         "resnet50": "layer4",
         "xception": "conv4",
         "mobilenet_v2": "features.18",
+        "efficientnet_lite0": "bn2",
     }
     vgg = load_model("vgg16", weights="none")
     assert isinstance(vgg.layer(), torch.nn.Conv2d)
@@ -284,3 +286,6 @@ def test_cli_choices_are_the_library_names():
     )
     assert (tuple(PAPER_DENSITIES), tuple(SANITY_METHODS)) == (choices.PAPER_DENSITIES, choices.SANITY_METHODS)
     assert tuple(ROBUSTNESS_METHODS) == choices.ROBUSTNESS_METHODS
+    from captum_advise.baselines.advise import RULES
+
+    assert choices.ADVISE_RULES == RULES

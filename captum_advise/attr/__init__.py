@@ -2,6 +2,7 @@
 
 from captum_advise.attr.captum_metrics import for_captum_metrics
 from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup, min_max_normalize, normalize_and_resize
+from captum_advise.attr.group_confidence import confidence_choice, confidence_weighted_maps, group_confidence
 from captum_advise.attr.layer_advise import LayerADVISE
 from captum_advise.attr.unit_relevance import flatten_column_major, unit_relevance
 
@@ -9,8 +10,11 @@ __all__ = [
     "ADVISEExplanation",
     "LayerADVISE",
     "PeakGroup",
+    "confidence_choice",
+    "confidence_weighted_maps",
     "flatten_column_major",
     "for_captum_metrics",
+    "group_confidence",
     "min_max_normalize",
     "normalize_and_resize",
     "unit_relevance",

@@ -15,6 +15,7 @@ from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup
+from captum_advise.attr.group_confidence import confidence_choice, group_confidence
 from captum_advise.attr.layer_capture import (
     LayerPass,
     check_inputs_device,
@@ -28,7 +29,7 @@ from captum_advise.attr.unit_relevance import unit_relevance
 
 __all__ = ["LayerADVISE"]
 
-PeaksArg = Literal["auto", "all"] | int
+PeaksArg = Literal["auto", "all", "confidence"] | int
 
 
 @dataclass
@@ -150,6 +151,12 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 model's activations and gradients for the explained class, never a score computed
                 on masked images, so an evaluation that scores the maps does not select them.
                 Among the groups whose map is not constant; zeros if none has positive evidence.
+                ``"confidence"``: per example, the group whose map, used as Score-CAM uses a unit's
+                map (upsampled bilinearly, min-max normalised, multiplied into the input), leaves
+                the model most sure of the explained class (see
+                :mod:`captum_advise.attr.group_confidence`): one more forward pass per group, a
+                single input tensor only. It uses the model's outputs on the images it builds,
+                never an evaluation's masks or measures.
 
         Returns:
             (N, 1, U, V) maps in the activations' dtype ((N, K, U, V) without
@@ -163,7 +170,11 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, peaks != "all"
         )
         weights = grad_cam_weights(state.gradients)
-        members = _group_members(weights, state.relevance, peaks, state.activations)
+        if peaks == "confidence":
+            forward = self._masked_forward(inputs, additional_forward_args)
+            members = _confident_members(forward, inputs, weights, state)
+        else:
+            members = _group_members(weights, state.relevance, peaks, state.activations)
         scaled = (weights * members).unsqueeze(-1).unsqueeze(-1) * state.activations
         maps = scaled.sum(dim=1, keepdim=True) if attr_dim_summation else scaled
         return torch.relu(maps) if relu_attributions else maps
@@ -275,6 +286,18 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             )
         return layer_pass
 
+    def _masked_forward(self, inputs: Any, additional_forward_args: Any) -> Callable[[Tensor], Tensor]:
+        """The model on masked copies of a single input tensor, in eval mode, with the extra arguments."""
+        if not isinstance(inputs, Tensor) and len(inputs) != 1:
+            raise ValueError("peaks='confidence' masks the input as Score-CAM does: it needs one input tensor")
+        extra_args = tuple(_format_additional_forward_args(additional_forward_args) or ())
+
+        def forward(masked: Tensor) -> Tensor:
+            with evaluation_mode(self.forward_func):
+                return self.forward_func(masked, *extra_args)
+
+        return forward
+
     def _layer_state(
         self,
         inputs: Any,
@@ -311,10 +334,10 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def _check_peaks(peaks: Any) -> None:
-    if peaks in ("auto", "all"):
+    if peaks in ("auto", "all", "confidence"):
         return
     if isinstance(peaks, bool) or not isinstance(peaks, int) or peaks < 0:
-        raise ValueError(f"peaks must be 'auto', 'all' or a peak count >= 0, got {peaks!r}")
+        raise ValueError(f"peaks must be 'auto', 'all', 'confidence' or a peak count >= 0, got {peaks!r}")
 
 
 def _auto_choice(evidence: Tensor, kept: Tensor) -> Tensor:
@@ -348,3 +371,13 @@ def _group_members(weights: Tensor, relevance: Tensor | None, peaks: PeaksArg, a
         _, _, _, _, choice = _peak_groups(activations, weights, relevance, every_count)
         return (relevance == torch.where(choice >= 0, choice, -1).unsqueeze(1)).to(activations.dtype)
     return (relevance == peaks).to(activations.dtype)
+
+
+def _confident_members(forward: Callable[[Tensor], Tensor], inputs: Any, weights: Tensor, state: _LayerState) -> Tensor:
+    """(N, K) 1 for the units of each example's most confident group (:mod:`group_confidence`), 0 elsewhere."""
+    image = inputs if isinstance(inputs, Tensor) else inputs[0]
+    peak_values, signed, _, kept, _ = _peak_groups(state.activations, weights, state.relevance)
+    confidence = group_confidence(forward, image, torch.relu(signed), kept, state.targets)
+    choice = confidence_choice(confidence).to(peak_values.device)
+    chosen = torch.where(choice >= 0, peak_values[choice.clamp(min=0)], -1)
+    return (state.relevance == chosen.unsqueeze(1)).to(state.activations.dtype)

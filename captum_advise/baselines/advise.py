@@ -1,4 +1,4 @@
-"""ADVISE for the evaluator: every kept peak group of each image, and the ``"auto"`` group."""
+"""ADVISE for the evaluator: every kept peak group of each image, and the groups (or fusion) each rule picks."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ import torch
 from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
+from captum_advise.attr.explanation import ADVISEExplanation, normalize_and_resize
+from captum_advise.attr.group_confidence import confidence_choice, confidence_weighted_maps, group_confidence
 from captum_advise.baselines.explanations import Explanations, MapVariant
 from captum_advise.imresize import UpsampleMode
 
-__all__ = ["AdviseMethod"]
+__all__ = ["RULES", "AdviseMethod"]
+
+RULES = ("confidence", "weighted")
 
 
 @dataclass
@@ -24,6 +28,10 @@ class AdviseMethod:
         value_range, density_of, score, n_bandwidths: options of :class:`LayerADVISE`.
         relu_attributions: False keeps the groups' negative values (the noise ablation).
         upsample: ``"matlab_bicubic"`` (reference) or torch's ``"bicubic"`` / ``"bilinear"``.
+        rules: which choices besides ``"auto"`` get their own rows: ``"confidence"`` (the group
+            whose Score-CAM-masked input the model is most sure of: method ``advise-confidence``)
+            and ``"weighted"`` (every group's normalised map weighted by that confidence:
+            ``advise-weighted``). Each costs one forward pass per group and class.
     """
 
     name: str = "advise"
@@ -33,11 +41,15 @@ class AdviseMethod:
     n_bandwidths: int = 10
     relu_attributions: bool = True
     upsample: UpsampleMode = "matlab_bicubic"
+    rules: tuple[str, ...] = ("confidence",)
 
     def explain_batch(
         self, model: nn.Module, layer: nn.Module, inputs: Tensor, first: Tensor, second: Tensor
     ) -> Explanations:
-        """Maps of every kept group for c1 and c2, plus the auto group's (method ``advise-auto``)."""
+        """Maps of every kept group for c1 and c2, plus the groups (or fusions) of ``auto`` and ``rules``."""
+        unknown = set(self.rules) - set(RULES)
+        if unknown:
+            raise ValueError(f"unknown ADVISE rule(s) {sorted(unknown)}: choose from {RULES}")
         start = time.perf_counter()
         advise = LayerADVISE(
             model,
@@ -53,6 +65,7 @@ class AdviseMethod:
         size = tuple(inputs.shape[-2:])
         first_maps = explanation.interpolate(size, self.upsample)
         second_maps = explanation.interpolate(size, self.upsample, second=True)
+        chosen, weighted = self._rule_maps(model, inputs, explanation, first, second, size)
         seconds = time.perf_counter() - start
 
         maps, seconds_maps, variants = [], [], []
@@ -60,8 +73,13 @@ class AdviseMethod:
         for n, groups in enumerate(explanation.groups):
             auto = explanation.auto_peaks[n]
             labels = [
-                MapVariant(self.name, group.peaks, int(group.units.numel()), auto_name if group.peaks == auto else None)
-                for group in groups
+                MapVariant(
+                    self.name,
+                    group.peaks,
+                    int(group.units.numel()),
+                    (auto_name,) * (group.peaks == auto) + (f"{self.name}-confidence",) * (index == chosen.get(n)),
+                )
+                for index, group in enumerate(groups)
             ]
             first_n, second_n = first_maps[n], second_maps[n]
             if not groups:
@@ -73,7 +91,50 @@ class AdviseMethod:
                 zeros = torch.zeros((1, *size), device=inputs.device)
                 first_n, second_n = torch.cat([first_n, zeros]), torch.cat([second_n, zeros])
                 labels.append(MapVariant(auto_name))
+            if n in weighted:
+                first_n, second_n = torch.cat([first_n, weighted[n][0]]), torch.cat([second_n, weighted[n][1]])
+                labels.append(MapVariant(f"{self.name}-weighted", units=int(sum(g.units.numel() for g in groups))))
             maps.append(first_n)
             seconds_maps.append(second_n)
             variants.append(labels)
         return Explanations(maps, seconds_maps, variants, seconds)
+
+    def _rule_maps(
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        explanation: ADVISEExplanation,
+        first: Tensor,
+        second: Tensor,
+        size: tuple[int, int],
+    ) -> tuple[dict[int, int], dict[int, tuple[Tensor, Tensor]]]:
+        """The confidence rule's group index per image, and the weighted rule's (1, H, W) maps for c1 and c2."""
+        if not self.rules:
+            return {}, {}
+        counts = [len(groups) for groups in explanation.groups]
+        kept = torch.arange(max(counts, default=0)).unsqueeze(0) < torch.tensor(counts).unsqueeze(1)
+        padded = [_padded(explanation, second_maps) for second_maps in (False, True)]
+        first_confidence = group_confidence(model, inputs, padded[0], kept, first)
+        choice = confidence_choice(first_confidence)
+        chosen = {n: int(index) for n, index in enumerate(choice.tolist()) if index >= 0}
+        weighted = {}
+        if "weighted" in self.rules:
+            second_confidence = group_confidence(model, inputs, padded[1], kept, second)
+            fused = [
+                confidence_weighted_maps(padded[0], first_confidence),
+                confidence_weighted_maps(padded[1], second_confidence),
+            ]
+            resized = [normalize_and_resize(maps, size, self.upsample) for maps in fused]
+            weighted = {n: (resized[0][n : n + 1], resized[1][n : n + 1]) for n in range(len(counts)) if counts[n]}
+        return chosen, weighted
+
+
+def _padded(explanation: ADVISEExplanation, second: bool) -> Tensor:
+    """(N, P_max, U, V) each example's kept group maps (ReLU applied), zero-padded."""
+    shape = explanation.grad_cam.shape[-2:]
+    count = max((len(groups) for groups in explanation.groups), default=0)
+    padded = explanation.grad_cam.new_zeros((len(explanation.groups), count, *shape))
+    for n, groups in enumerate(explanation.groups):
+        for index, group in enumerate(groups):
+            padded[n, index] = group.second_attribution if second else group.attribution
+    return padded

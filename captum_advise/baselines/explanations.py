@@ -19,14 +19,14 @@ class MapVariant:
         method: the method's name as reported (``"gradcam"``, ``"advise"``, ``"advise-auto"``, ...).
         group: the ADVISE peak count of the map's group; None for other methods.
         units: how many units the map uses (None where that does not apply).
-        also_as: another method name the same map is reported under (ADVISE's ``"advise-auto"``
-            for the group it picks), so its metrics are computed once.
+        also_as: other method names the same map is reported under (ADVISE's ``"advise-auto"``
+            and ``"advise-confidence"`` for the groups they pick), so its metrics are computed once.
     """
 
     method: str
     group: int | None = None
     units: int | None = None
-    also_as: str | None = None
+    also_as: tuple[str, ...] = ()
 
 
 @dataclass

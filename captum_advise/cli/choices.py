@@ -8,6 +8,7 @@ names equal the ones in the modules that define them.
 from __future__ import annotations
 
 __all__ = [
+    "ADVISE_RULES",
     "GEOMETRIES",
     "METHOD_NAMES",
     "PAPER_DENSITIES",
@@ -17,9 +18,10 @@ __all__ = [
     "UPSAMPLE_MODES",
 ]
 
-PRESET_NAMES = ("alexnet", "mobilenet_v2", "resnet50", "vgg16", "xception")
+PRESET_NAMES = ("alexnet", "efficientnet_lite0", "mobilenet_v2", "resnet50", "vgg16", "xception")
 GEOMETRIES = ("squash", "crop")
 METHOD_NAMES = ("advise", "gradcam", "gradcampp", "scorecam", "layercam", "lime")
+ADVISE_RULES = ("confidence", "weighted")
 UPSAMPLE_MODES = ("matlab_bicubic", "bicubic", "bilinear")
 PAPER_DENSITIES = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225)
 SANITY_METHODS = ("advise", "gradcam", "gradcampp", "layercam")

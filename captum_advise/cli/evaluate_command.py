@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from captum_advise.cli.choices import METHOD_NAMES, UPSAMPLE_MODES
+from captum_advise.cli.choices import ADVISE_RULES, METHOD_NAMES, UPSAMPLE_MODES
 from captum_advise.cli.explain_command import add_model_arguments
 
 if TYPE_CHECKING:
@@ -40,6 +40,14 @@ def _shard(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
+def _rules(text: str) -> tuple[str, ...]:
+    rules = tuple(rule for rule in text.split(",") if rule and rule != "none")
+    unknown = [rule for rule in rules if rule not in ADVISE_RULES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown ADVISE rule(s) {unknown}: choose from {','.join(ADVISE_RULES)}")
+    return rules
+
+
 def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "evaluate",
@@ -68,6 +76,21 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--tau", type=float, default=0.55, help="CS check threshold [default: 0.55, the reference's]")
     parser.add_argument("--o", choices=("max", "target"), default="max", help="AD's o [default: max, the reference's]")
+    parser.add_argument(
+        "--auc-steps",
+        type=int,
+        default=32,
+        help="steps of RISE's deletion and insertion curves (extra columns, not AVX; each map costs "
+        "2 x (N + 1) forward passes); 0 skips them [default: 32]",
+    )
+    parser.add_argument(
+        "--advise-rules",
+        type=_rules,
+        default=("confidence",),
+        help="ADVISE choices reported besides auto and the oracle: confidence (the group whose Score-CAM-masked "
+        "input the model is surest of), weighted (groups weighted by that confidence), or none "
+        "[default: confidence]",
+    )
     parser.add_argument("--value-range", choices=("fixed", "unit"), default="fixed", help="ADVISE [default: fixed]")
     parser.add_argument(
         "--upsample",
@@ -86,7 +109,7 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--scorecam-batch-size", type=int, default=32, help="Score-CAM batch [default: 32]")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_evaluate)
+    parser.set_defaults(run=run_evaluate, across_ranks=True)
 
 
 def add_merge_command(commands: argparse._SubParsersAction) -> None:
@@ -125,15 +148,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     records = _records(args)
     if not records:
         raise ValueError(f"no images to evaluate in {args.images}")
-    from captum_advise.output_files import locked_output
+    from captum_advise.ranks import locked_run_output
 
-    with locked_output(args.out):
+    with locked_run_output(args.out):
         return _evaluate_locked(args, records)
 
 
 def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> int:
     from captum_advise.evaluation import EvaluationConfig, ProtocolOptions, run_evaluation
     from captum_advise.models import load_model
+    from captum_advise.ranks import is_main_rank
 
     loaded = load_model(args.model, args.weights, device=args.device)
     config = EvaluationConfig(
@@ -141,10 +165,10 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
         layer=args.layer,
         batch_size=args.batch_size,
         device=args.device,
-        protocol=ProtocolOptions(mask=args.mask, tau=args.tau, o=args.o),
+        protocol=ProtocolOptions(mask=args.mask, tau=args.tau, o=args.o, auc_steps=args.auc_steps),
         method_limits=args.method_limit,
         method_options={
-            "advise": {"value_range": args.value_range, "upsample": args.upsample},
+            "advise": {"value_range": args.value_range, "upsample": args.upsample, "rules": args.advise_rules},
             "gradcam": {"upsample": args.upsample},
             "gradcampp": {"upsample": args.upsample},
             "layercam": {"upsample": args.upsample},
@@ -154,6 +178,8 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
         geometry=args.geometry,
     )
     rows = run_evaluation(loaded, records, args.out, config, progress=not args.quiet)
+    if not is_main_rank():
+        return 0
     warning = " (RANDOM WEIGHTS: not a trained model)" if loaded.random_weights else ""
     print(f"{args.model}{warning}: {len(rows)} records in {args.out / 'records.csv'}\n")
     print((args.out / "summary.md").read_text())

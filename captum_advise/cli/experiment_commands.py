@@ -8,6 +8,7 @@ from pathlib import Path
 from captum_advise.cli.choices import PAPER_DENSITIES, ROBUSTNESS_METHODS, SANITY_METHODS
 from captum_advise.cli.evaluate_command import folder_records, method_list
 from captum_advise.cli.explain_command import add_model_arguments
+from captum_advise.ranks import is_main_rank
 
 __all__ = ["add_ablate_command", "add_sanity_commands"]
 
@@ -59,7 +60,7 @@ def add_ablate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(run=run_ablate)
+    parser.set_defaults(run=run_ablate, across_ranks=True)
 
 
 def add_robustness_command(commands: argparse._SubParsersAction) -> None:
@@ -139,7 +140,7 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_sanity)
+    parser.set_defaults(run=run_sanity, across_ranks=True)
 
     data = commands.add_parser(
         "sanity-data",
@@ -183,13 +184,14 @@ def run_ablate(args: argparse.Namespace) -> int:
         layer=args.layer,
         batch_size=args.batch_size,
         device=args.device,
-        protocol=ProtocolOptions(),
+        protocol=ProtocolOptions(auc_steps=0),  # the ablation reports AVX only
         noise_seed=args.seed,
         geometry=args.geometry,
     )
     relu_modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.relu]
     rows = run_noise_ablation(loaded, records, args.out, config, args.densities, relu_modes, progress=not args.quiet)
-    print(f"{len(rows)} lines in {args.out / 'ablation.csv'}; plot {args.out / 'ablation.png'}")
+    if is_main_rank():
+        print(f"{len(rows)} lines in {args.out / 'ablation.csv'}; plot {args.out / 'ablation.png'}")
     return 0
 
 
@@ -202,6 +204,8 @@ def run_sanity(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, args.weights, device=args.device)
     config = SanityConfig(methods, args.layer, args.mode, args.steps, args.seed, args.device, args.geometry, args.init)
     rows = run_parameter_randomization(loaded, records, args.out, config, progress=not args.quiet)
+    if not is_main_rank():
+        return 0
     summary = summarize_similarity(rows)
     alive = {int(row["step"]): str(row["alive"]) == "1" for row in rows}
     print(f"{args.mode} randomisation ({args.init}), {len(records)} images: mean Spearman (abs) to the trained maps")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from captum_advise.cli.evaluate_command import add_evaluate_command, add_merge_command
 from captum_advise.cli.experiment_commands import add_ablate_command, add_robustness_command, add_sanity_commands
 from captum_advise.cli.explain_command import add_demo_command, add_explain_command
+from captum_advise.ranks import process_group, torchrun_ranks
 
 __all__ = ["build_parser", "main"]
 
@@ -17,8 +18,23 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     # Imported when a command fails, not for every --help.
     from captum_advise.data import ImageReadError
     from captum_advise.models import WeightsUnavailableError
+    from captum_advise.ranks import RankFailedError
 
-    return (ValueError, ImageReadError, WeightsUnavailableError, ImportError, FileNotFoundError)
+    return (ValueError, ImageReadError, WeightsUnavailableError, ImportError, FileNotFoundError, RankFailedError)
+
+
+def _run_on_ranks(args: argparse.Namespace) -> int:
+    """Run the command; under torchrun, as one rank of a process group (evaluate, ablate, sanity only)."""
+    ranks = torchrun_ranks()
+    if ranks is None or ranks[1] == 1:
+        return args.run(args)
+    if not getattr(args, "across_ranks", False):
+        raise ValueError(f"{args.command} does not split across torchrun's processes: run it without torchrun")
+    if getattr(args, "shard", None) is not None:
+        raise ValueError("--shard and torchrun both split the images: use one of them")
+    with process_group(args.device) as device:
+        args.device = device
+        return args.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; return its exit status (0 on success, 1 on an error, 2 on bad usage)."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        return _run_on_ranks(args)
     except Exception as error:
         if not isinstance(error, _expected_errors()):
             raise

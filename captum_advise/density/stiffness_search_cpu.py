@@ -234,13 +234,24 @@ def golden_section_search_cpu(y_hist, optws, widths, grid, dt, lengths):
 
 
 def golden_section_search_numba(problem: SearchProblem) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`~captum_advise.density.stiffness_search.golden_section_search` for CPU tensors."""
-    yopt, optwp = golden_section_search_cpu(
-        problem.y_hist.numpy(),
-        problem.optws.numpy(),
-        problem.widths.numpy(),
-        problem.grid.numpy(),
-        problem.dt.numpy(),
-        problem.inside.sum(dim=1).numpy(),
-    )
+    """:func:`~captum_advise.density.stiffness_search.golden_section_search` for CPU tensors.
+
+    Leaves torch's thread count as it found it: numba's OpenMP runtime is the one torch uses, and
+    starting numba's thread pool sets the process's OpenMP thread count to numba's (one per core),
+    which silently undid a user's ``torch.set_num_threads(1)`` (and torchrun's
+    ``OMP_NUM_THREADS=1``) for every later model call, and with it the float32 rounding of the
+    activations (by ~1e-5), enough to move a unit between peak groups.
+    """
+    threads = torch.get_num_threads()
+    try:
+        yopt, optwp = golden_section_search_cpu(
+            problem.y_hist.numpy(),
+            problem.optws.numpy(),
+            problem.widths.numpy(),
+            problem.grid.numpy(),
+            problem.dt.numpy(),
+            problem.inside.sum(dim=1).numpy(),
+        )
+    finally:
+        torch.set_num_threads(threads)
     return torch.from_numpy(yopt), torch.from_numpy(optwp)

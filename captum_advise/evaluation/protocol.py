@@ -15,6 +15,7 @@ from captum_advise.metrics import (
     average_drop,
     avx,
     class_sensitivity,
+    deletion_insertion_auc,
     fsim_chromatic,
     hit,
     mask_images,
@@ -37,12 +38,16 @@ class ProtocolOptions:
         o: ``"max"`` (reference: the masked image's largest probability) or ``"target"`` (its c1
             probability, as the paper's text writes).
         batch_size: masked images per forward pass.
+        auc_steps: steps of the deletion and insertion curves (RISE's metrics, not part of the
+            reference's protocol: extra columns); 0 leaves those columns empty and costs nothing.
+            Each map costs 2 x (auc_steps + 1) forward passes.
     """
 
     mask: Literal["binary", "soft"] = "binary"
     tau: float = 0.55
     o: Literal["max", "target"] = "max"
     batch_size: int = 32
+    auc_steps: int = 32
 
 
 def _probabilities(classify: Callable[[Tensor], Tensor], images: Tensor, batch_size: int) -> Tensor:
@@ -60,6 +65,7 @@ def score_maps(
     second_maps: Tensor,
     options: ProtocolOptions = ProtocolOptions(),
     cs_of: Literal["maps", "masked_images"] = "maps",
+    mean_colour: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Every metric of every map.
 
@@ -76,10 +82,14 @@ def score_maps(
         cs_of: what CS correlates: the two ``"maps"`` (CAM methods, ADVISE) or the two
             ``"masked_images"`` (LIME in the reference: the RGB images restricted to each class's
             superpixels).
+        mean_colour: (3,) the pixel value (0-255) of a deleted pixel in the deletion curve: the
+            normalisation's mean (RISE's zero of the normalised input); needed when
+            ``options.auc_steps > 0``.
 
     Returns:
         (M,) float64 tensors: cs (NaN recorded as 0), check (decided before that), hit, y, o, ad,
-        ssim, fsim, mse, avx (after the penalty), on the CPU.
+        ssim, fsim, mse, avx (after the penalty), and deletion and insertion AUC for c1 (NaN
+        when ``options.auc_steps`` is 0), on the CPU.
     """
     originals = images[image_index]
     masked = mask_images(originals, maps, options.mask)
@@ -101,6 +111,13 @@ def score_maps(
         normalized_mse(masked, originals).cpu(),
     )
     scores = apply_penalty(raw, hits, check, y, o)
+    deletion = insertion = torch.full_like(ad, torch.nan)
+    if options.auc_steps > 0:
+        if mean_colour is None:
+            raise ValueError("deletion and insertion AUC need mean_colour (or auc_steps=0)")
+        deletion, insertion = deletion_insertion_auc(
+            classify, originals, maps, predicted[image_index], mean_colour, options.auc_steps, options.batch_size
+        )
     return {
         "cs": recorded_cs(cs),
         "check": check.double(),
@@ -112,4 +129,6 @@ def score_maps(
         "fsim": scores.fsim,
         "mse": scores.mse,
         "avx": avx(scores),
+        "deletion": deletion,
+        "insertion": insertion,
     }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from captum_advise.output_files import atomic_write_csv, csv_text
 
-__all__ = ["COLUMNS", "append_records", "completed_methods", "merge_records", "read_records"]
+__all__ = ["COLUMNS", "append_records", "completed_methods", "merge_records", "merged_rows", "read_records"]
 
 COLUMNS = (
     "image",
@@ -31,6 +31,8 @@ COLUMNS = (
     "fsim",
     "mse",
     "avx",
+    "deletion",
+    "insertion",
     "seconds",
     "metric_seconds",
 )
@@ -105,11 +107,16 @@ def append_records(path: Path, rows: Iterable[dict[str, object]], columns: Seque
 
 
 def completed_methods(rows: Iterable[dict[str, str]]) -> dict[str, set[str]]:
-    """image -> the methods already recorded for it (``advise-auto`` rows count as ``advise``)."""
+    """image -> the methods already recorded for it (``advise-auto``, ``advise-confidence``... count as ``advise``)."""
     done: dict[str, set[str]] = defaultdict(set)
     for row in rows:
-        done[row["image"]].add(row["method"].removesuffix("-auto"))
+        done[row["image"]].add(row["method"].partition("-")[0])
     return done
+
+
+def merged_rows(sources: Sequence[Path]) -> list[dict[str, str]]:
+    """The rows of several records.csv, the first of each (image, method, group) kept."""
+    return _unique(row for source in sources for row in read_records(source))
 
 
 def merge_records(sources: list[Path], destination: Path) -> int:
@@ -118,6 +125,6 @@ def merge_records(sources: list[Path], destination: Path) -> int:
     Returns:
         The number of rows written.
     """
-    merged = _unique(row for source in sources for row in read_records(source))
+    merged = merged_rows(sources)
     atomic_write_csv(destination, COLUMNS, merged)
     return len(merged)

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from captum_advise.baselines import Explanations, build_method, explain_batch
 from captum_advise.data import ImageRecord, batches, noise_generator, salt_and_pepper
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
-from captum_advise.evaluation.records import append_records, completed_methods, read_records
+from captum_advise.evaluation.records import COLUMNS, append_records, completed_methods, merged_rows, read_records
 from captum_advise.evaluation.summary import summary_table
 from captum_advise.models import Geometry, LoadedModel
-from captum_advise.output_files import atomic_write_text, locked_output
+from captum_advise.output_files import atomic_write_csv, atomic_write_text
+from captum_advise.ranks import gather, is_main_rank, locked_run_output, rank_and_size, rank_folder, shared_progress
 from captum_advise.run_info import write_run_info
 
 __all__ = ["EvaluationConfig", "run_evaluation", "shard"]
@@ -99,13 +101,17 @@ def _rows(
                 "group": "" if variant.group is None else variant.group,
                 "units": "" if variant.units is None else variant.units,
             }
-            row |= {name: f"{float(values[position]):.6g}" for name, values in metrics.items()}
+            row |= {name: _number(name, float(values[position])) for name, values in metrics.items()}
             row |= {"seconds": f"{per_image:.4f}", "metric_seconds": f"{metric_seconds / len(records):.4f}"}
             rows.append(row)
-            if variant.also_as is not None:
-                rows.append(row | {"method": variant.also_as})
+            rows += [row | {"method": name} for name in variant.also_as]
             position += 1
     return rows
+
+
+def _number(name: str, value: float) -> str:
+    """A metric as records.csv writes it: 6 significant digits; deletion and insertion empty when not computed."""
+    return "" if name in ("deletion", "insertion") and math.isnan(value) else f"{value:.6g}"
 
 
 def _network_image(loaded: LoadedModel, record: ImageRecord, config: EvaluationConfig) -> Tensor:
@@ -128,22 +134,81 @@ def run_evaluation(
     one batch; a cut last line is recomputed) and ``out/summary.md`` (atomically). The folder is
     locked for the run: a second run into the same ``out`` fails at once.
 
+    Under torchrun (a ``torch.distributed`` process group with several ranks; see
+    :mod:`captum_advise.ranks`) the images still to do are dealt out to the ranks; each appends
+    its rows to ``out/ranks/rank-R-of-W/records.csv``, and when all have finished rank 0 merges
+    them into ``out/records.csv`` (in image order) and writes ``summary.md``. A rerun of the same
+    command, with any number of ranks, resumes from every file there.
+
     Returns:
-        All rows of records.csv.
+        All rows of records.csv (on every rank).
 
     Raises:
         OutputFolderError: ``out`` is a file, not writable, or locked by another run.
     """
-    with locked_output(out):
-        write_run_info(out, evaluation=config, model=loaded.preset.name, weights=loaded.weights, images=len(records))
+    with locked_run_output(out):
+        if is_main_rank():
+            write_run_info(
+                out,
+                evaluation=config,
+                model=loaded.preset.name,
+                weights=loaded.weights,
+                images=len(records),
+                ranks=rank_and_size()[1],
+            )
         return _run_locked(loaded, records, out, config, progress)
+
+
+def _record_files(out: Path) -> list[Path]:
+    """The run's merged records and every rank's (from runs with any number of ranks)."""
+    return [out / "records.csv", *sorted(out.glob("ranks/rank-*/records.csv"))]
 
 
 def _run_locked(
     loaded: LoadedModel, records: Sequence[ImageRecord], out: Path, config: EvaluationConfig, progress: bool
 ) -> list[dict[str, str]]:
+    done = completed_methods(row for path in _record_files(out) for row in read_records(path))
+    rank, size = rank_and_size()
+    pending = _pending(records, config, done)[rank::size]
     path = out / "records.csv"
-    pending = _pending(records, config, completed_methods(read_records(path)))
+    if size > 1:
+        path = rank_folder(out) / "records.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with shared_progress(len(pending), "evaluate", "image", progress) as bar:
+        for rows, count in _evaluate(loaded, pending, config):
+            append_records(path, rows)
+            bar.update(count)
+    if is_main_rank():
+        # Rank files left by an earlier torchrun run are merged by a one-process rerun too.
+        all_rows = _merge_ranks(out, records) if len(_record_files(out)) > 1 else read_records(path)
+        warning = (
+            "**RANDOM WEIGHTS: these numbers describe an untrained network.**\n\n" if loaded.random_weights else ""
+        )
+        atomic_write_text(out / "summary.md", warning + summary_table(all_rows))
+    gather(None)  # the other ranks return once rank 0 has merged
+    return read_records(out / "records.csv")
+
+
+def _merge_ranks(out: Path, records: Sequence[ImageRecord]) -> list[dict[str, str]]:
+    """Join every rank's rows into ``out/records.csv`` in image order, then remove the rank files."""
+    sources = _record_files(out)
+    order = {record.name: position for position, record in enumerate(records)}
+    rows = merged_rows(sources)
+    rows.sort(key=lambda row: order.get(row["image"], len(order)))  # stable: methods keep their order
+    atomic_write_csv(out / "records.csv", COLUMNS, rows)
+    for source in sources[1:]:
+        source.unlink()
+        with contextlib.suppress(OSError):
+            source.parent.rmdir()
+    with contextlib.suppress(OSError):
+        (out / "ranks").rmdir()
+    return rows
+
+
+def _evaluate(
+    loaded: LoadedModel, pending: Sequence[tuple[ImageRecord, list[str]]], config: EvaluationConfig
+) -> Iterator[tuple[list[dict[str, object]], int]]:
+    """Each batch's rows, and how many images it held."""
     model, layer = loaded.model, loaded.layer(config.layer)
     preprocessor = loaded.preset.preprocessor
     methods = {name: build_method(name, **config.method_options.get(name, {})) for name in config.methods}
@@ -151,42 +216,37 @@ def _run_locked(
     def classify(images: Tensor) -> Tensor:
         return torch.softmax(model(preprocessor.normalize(images).to(config.device)), dim=1)
 
-    with tqdm(total=len(pending), desc="evaluate", unit="image", disable=not progress) as bar:
-        for chunk in batches(pending, config.batch_size):
-            images = torch.stack([_network_image(loaded, record, config) for record, _ in chunk]).to(config.device)
-            inputs = preprocessor.normalize(images)
-            with torch.no_grad():
-                probabilities = classify(images)
-            top2 = probabilities.topk(2, dim=1).indices
-            rows = []
-            for name, method in methods.items():
-                members = torch.tensor([n for n, (_, todo) in enumerate(chunk) if name in todo], dtype=torch.long)
-                if members.numel() == 0:
-                    continue
-                index = members.to(config.device)
-                first, second = top2[index, 0], top2[index, 1]
-                explanations = explain_batch(method, model, layer, inputs[index], first, second, images[index])
-                start = time.perf_counter()
-                image_index = torch.cat(
-                    [torch.full((len(maps),), n, dtype=torch.long) for n, maps in enumerate(explanations.maps)]
-                ).to(config.device)
-                metrics = score_maps(
-                    classify,
-                    images[index],
-                    probabilities[index],
-                    first,
-                    image_index,
-                    torch.cat(explanations.maps),
-                    torch.cat(explanations.second_maps),
-                    config.protocol,
-                    explanations.cs_of,
-                )
-                metric_seconds = time.perf_counter() - start
-                subset = [chunk[n][0] for n in members.tolist()]
-                rows += _rows(subset, explanations, metrics, first.cpu(), second.cpu(), metric_seconds)
-            append_records(path, rows)
-            bar.update(len(chunk))
-    all_rows = read_records(path)
-    warning = "**RANDOM WEIGHTS: these numbers describe an untrained network.**\n\n" if loaded.random_weights else ""
-    atomic_write_text(out / "summary.md", warning + summary_table(all_rows))
-    return all_rows
+    for chunk in batches(pending, config.batch_size):
+        images = torch.stack([_network_image(loaded, record, config) for record, _ in chunk]).to(config.device)
+        inputs = preprocessor.normalize(images)
+        with torch.no_grad():
+            probabilities = classify(images)
+        top2 = probabilities.topk(2, dim=1).indices
+        rows = []
+        for name, method in methods.items():
+            members = torch.tensor([n for n, (_, todo) in enumerate(chunk) if name in todo], dtype=torch.long)
+            if members.numel() == 0:
+                continue
+            index = members.to(config.device)
+            first, second = top2[index, 0], top2[index, 1]
+            explanations = explain_batch(method, model, layer, inputs[index], first, second, images[index])
+            start = time.perf_counter()
+            image_index = torch.cat(
+                [torch.full((len(maps),), n, dtype=torch.long) for n, maps in enumerate(explanations.maps)]
+            ).to(config.device)
+            metrics = score_maps(
+                classify,
+                images[index],
+                probabilities[index],
+                first,
+                image_index,
+                torch.cat(explanations.maps),
+                torch.cat(explanations.second_maps),
+                config.protocol,
+                explanations.cs_of,
+                torch.tensor(preprocessor.mean) * 255,
+            )
+            metric_seconds = time.perf_counter() - start
+            subset = [chunk[n][0] for n in members.tolist()]
+            rows += _rows(subset, explanations, metrics, first.cpu(), second.cpu(), metric_seconds)
+        yield rows, len(chunk)

@@ -13,6 +13,7 @@ from captum_advise.evaluation import EvaluationConfig, run_evaluation, summary_r
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.models import LoadedModel
 from captum_advise.output_files import save_figure
+from captum_advise.ranks import is_main_rank
 from captum_advise.run_info import write_run_info
 
 __all__ = ["ablation_plot", "relu_options", "run_noise_ablation"]
@@ -53,8 +54,9 @@ def run_noise_ablation(
 ) -> list[dict[str, object]]:
     """Run the AVX protocol on noisy copies of the images for every density and ReLU setting.
 
-    Each setting is a resumable evaluation in ``out/relu-on_d0.025/`` etc.; the summary goes to
-    ``out/ablation.csv`` and ``out/ablation.png``.
+    Each setting is a resumable evaluation in ``out/relu-on_d0.025/`` etc. (split across ranks
+    under torchrun, as :func:`run_evaluation` is); the summary goes to ``out/ablation.csv`` and
+    ``out/ablation.png``, written by rank 0.
 
     Returns:
         The rows of ablation.csv.
@@ -82,9 +84,10 @@ def run_noise_ablation(
                         **{m: f"{entry[m][0]:.4f}" for m in ("ad", "ssim", "fsim", "mse")},  # type: ignore[index]
                     }
                 )
-    write_rows(out / "ablation.csv", ABLATION_COLUMNS, rows)
-    write_run_info(out, experiment="noise ablation", config=config, densities=densities, relu_modes=relu_modes)
-    save_figure(ablation_plot(rows, loaded.random_weights), out / "ablation.png", dpi=100)
+    if is_main_rank():
+        write_rows(out / "ablation.csv", ABLATION_COLUMNS, rows)
+        write_run_info(out, experiment="noise ablation", config=config, densities=densities, relu_modes=relu_modes)
+        save_figure(ablation_plot(rows, loaded.random_weights), out / "ablation.png", dpi=100)
     return rows
 
 

@@ -11,12 +11,11 @@ from typing import Literal
 
 import torch
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 from captum_advise.data import ImageRecord
 from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
-from captum_advise.experiments.network_signal import network_signal
+from captum_advise.experiments.network_signal import NetworkSignal, network_signal
 from captum_advise.experiments.randomization import (
     RandomInit,
     cascading_randomization,
@@ -27,6 +26,7 @@ from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel, resolve_layer
 from captum_advise.output_files import save_figure
+from captum_advise.ranks import gather, is_main_rank, rank_and_size, shared_progress
 from captum_advise.run_info import write_run_info
 
 __all__ = ["SanityConfig", "run_parameter_randomization", "sanity_plot", "summarize_similarity"]
@@ -88,39 +88,68 @@ def run_parameter_randomization(
         targets = model(inputs).argmax(dim=1)
     layer = resolve_layer(model, layer_name)
     trained = {method: sanity_maps(method, model, layer, inputs, targets) for method in config.methods}
-    trained_signal = network_signal(model, layer, inputs)
+    reference = _Trained(layer_name, inputs, targets, trained, network_signal(model, layer, inputs))
     generator = cascading_randomization if config.mode == "cascading" else independent_randomization
     # Lazily: the cascading copy is randomised further at each step.
     steps = itertools.chain([(0, "none", model)], generator(model, config.steps, config.seed, config.init))
     total = 1 + len(randomizable_layers(model)[: config.steps])
+    rank, size = rank_and_size()
     rows: list[dict[str, object]] = []
-    for step, randomized_layer, randomized in tqdm(steps, total=total, desc=config.mode, disable=not progress):
-        randomized.eval()
-        explained = resolve_layer(randomized, layer_name)
-        signal = network_signal(randomized, explained, inputs)
-        activation_spread, logit_spread = signal.relative_to(trained_signal)
-        step_columns = {
-            "mode": config.mode,
-            "init": config.init,
-            "step": step,
-            "layer": randomized_layer,
-            "activation_spread": f"{activation_spread:.6g}",
-            "logit_spread": f"{logit_spread:.6g}",
-            "distinct_predictions": signal.distinct_predictions,
-            "alive": int(signal.alive(trained_signal)),
-        }
-        for method in config.methods:
-            maps = sanity_maps(method, randomized, explained, inputs, targets)
-            for n, record in enumerate(records):
-                similarity = map_similarity(trained[method][n], maps[n])
-                rows.append(
-                    step_columns
-                    | {"method": method, "image": record.name}
-                    | {k: f"{v:.6f}" for k, v in similarity.items()}
-                )
-    write_rows(out / "sanity.csv", SANITY_COLUMNS, rows)
-    write_run_info(out, experiment="parameter randomization", config=config, images=[r.name for r in records])
-    save_figure(sanity_plot(rows, loaded.random_weights), out / "sanity.png", dpi=100)
+    with shared_progress(len(range(rank, total, size)), config.mode, "step", progress) as bar:
+        for position, (step, randomized_layer, randomized) in enumerate(steps):
+            if position % size == rank:  # under torchrun each rank takes every size-th step
+                rows += _step_rows(step, randomized_layer, randomized, reference, records, config)
+                bar.update(1)
+    rows = sorted((row for part in gather(rows) for row in part), key=lambda row: int(row["step"]))
+    if is_main_rank():
+        write_rows(out / "sanity.csv", SANITY_COLUMNS, rows)
+        write_run_info(out, experiment="parameter randomization", config=config, images=[r.name for r in records])
+        save_figure(sanity_plot(rows, loaded.random_weights), out / "sanity.png", dpi=100)
+    return rows
+
+
+@dataclass(frozen=True)
+class _Trained:
+    """What every step is compared with: the trained model's inputs, targets, maps and signal."""
+
+    layer_name: str
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    maps: dict[str, torch.Tensor]
+    signal: NetworkSignal
+
+
+def _step_rows(
+    step: int,
+    randomized_layer: str,
+    randomized: torch.nn.Module,
+    trained: _Trained,
+    records: Sequence[ImageRecord],
+    config: SanityConfig,
+) -> list[dict[str, object]]:
+    """One randomisation step's rows: the network's signal, and every method's maps against the trained ones."""
+    randomized.eval()
+    explained = resolve_layer(randomized, trained.layer_name)
+    signal = network_signal(randomized, explained, trained.inputs)
+    activation_spread, logit_spread = signal.relative_to(trained.signal)
+    step_columns = {
+        "mode": config.mode,
+        "init": config.init,
+        "step": step,
+        "layer": randomized_layer,
+        "activation_spread": f"{activation_spread:.6g}",
+        "logit_spread": f"{logit_spread:.6g}",
+        "distinct_predictions": signal.distinct_predictions,
+        "alive": int(signal.alive(trained.signal)),
+    }
+    rows: list[dict[str, object]] = []
+    for method in config.methods:
+        maps = sanity_maps(method, randomized, explained, trained.inputs, trained.targets)
+        for n, record in enumerate(records):
+            similarity = map_similarity(trained.maps[method][n], maps[n])
+            rows.append(
+                step_columns | {"method": method, "image": record.name} | {k: f"{v:.6f}" for k, v in similarity.items()}
+            )
     return rows
 
 

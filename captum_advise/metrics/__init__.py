@@ -1,7 +1,8 @@
-"""The AVX evaluation protocol's metrics (spec §5), one per module."""
+"""The AVX evaluation protocol's metrics (spec §5), and RISE's deletion and insertion AUC, one per module."""
 
 from captum_advise.metrics.avx import Scores, apply_penalty, avx
 from captum_advise.metrics.class_sensitivity import class_sensitivity, passes_check, recorded_cs
+from captum_advise.metrics.deletion_insertion import deletion_insertion_auc
 from captum_advise.metrics.fsim import fsim_chromatic
 from captum_advise.metrics.masking import mask_images
 from captum_advise.metrics.mse import normalized_mse
@@ -14,6 +15,7 @@ __all__ = [
     "average_drop",
     "avx",
     "class_sensitivity",
+    "deletion_insertion_auc",
     "fsim_chromatic",
     "gaussian_taps",
     "hit",

@@ -1,4 +1,4 @@
-"""Model presets (the paper's networks and MobileNetV2), their layers and preprocessing."""
+"""Model presets (the paper's networks, MobileNetV2 and EfficientNet-Lite0), their layers and preprocessing."""
 
 from captum_advise.models.device import check_device
 from captum_advise.models.layers import resolve_layer

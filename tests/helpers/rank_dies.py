@@ -1,0 +1,21 @@
+"""``captum-advise`` under torchrun, except that rank 1 is killed (``os._exit``) after its first rows are written.
+
+A real death: no exception, no cleanup, no lock released by Python; torchrun then stops the other ranks.
+"""
+
+import os
+import sys
+
+from captum_advise.cli import main
+from captum_advise.evaluation import runner
+
+if os.environ.get("RANK") == "1":
+    append = runner.append_records
+
+    def append_then_die(*args, **kwargs):
+        append(*args, **kwargs)
+        os._exit(3)
+
+    runner.append_records = append_then_die
+
+sys.exit(main(sys.argv[1:]))
