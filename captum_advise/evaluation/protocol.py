@@ -27,6 +27,8 @@ from captum_advise.metrics import (
 
 __all__ = ["ProtocolOptions", "score_maps"]
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+
 
 @dataclass(frozen=True)
 class ProtocolOptions:
@@ -83,8 +85,9 @@ def score_maps(
             ``"masked_images"`` (LIME in the reference: the RGB images restricted to each class's
             superpixels).
         mean_colour: (3,) the pixel value (0-255) of a deleted pixel in the deletion curve: the
-            normalisation's mean (RISE's zero of the normalised input); needed when
-            ``options.auc_steps > 0``.
+            normalisation's mean (RISE's zero of the normalised input); None: ImageNet's mean
+            colour, the normalisation of the torchvision presets (the runner passes each
+            preset's own).
 
     Returns:
         (M,) float64 tensors: cs (NaN recorded as 0), check (decided before that), hit, y, o, ad,
@@ -114,7 +117,7 @@ def score_maps(
     deletion = insertion = torch.full_like(ad, torch.nan)
     if options.auc_steps > 0:
         if mean_colour is None:
-            raise ValueError("deletion and insertion AUC need mean_colour (or auc_steps=0)")
+            mean_colour = torch.tensor(IMAGENET_MEAN) * 255
         deletion, insertion = deletion_insertion_auc(
             classify, originals, maps, predicted[image_index], mean_colour, options.auc_steps, options.batch_size
         )
