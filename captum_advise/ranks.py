@@ -1,22 +1,28 @@
 """Runs split across torchrun's processes: this process's rank, one lock, one progress bar, one failure.
 
 ``torchrun --nproc-per-node G -m captum_advise evaluate ...`` starts G processes with ``RANK``,
-``WORLD_SIZE`` and ``LOCAL_RANK`` set. :func:`process_group` joins them into a
-``torch.distributed`` group (NCCL for CUDA devices, gloo otherwise) and gives each its GPU; the
-runs then split their work by :func:`rank_and_size`. Without those variables (or with
-``WORLD_SIZE=1``) nothing here does anything and every run is the one-process run.
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set. :func:`process_group`
+joins them through torch.distributed's ``env://`` rendezvous and gives each its GPU; the runs then
+split their work by :func:`rank_and_size`. Without those variables (or with ``WORLD_SIZE=1``)
+nothing here does anything and every run is the one-process run.
 
-The processes only exchange small control messages: whether the output folder could be locked,
-how much work each has, how far each has got (through a TCP store, so a rank that finishes early
-waits without a collective's timeout), and whether any failed.
+The processes only exchange small control messages, all through the rendezvous's key-value store
+(torchrun's agent serves it): whether the output folder could be locked, how much work each has,
+how far each has got (polled, so a rank that finishes early waits without a timeout), and whether
+any failed. No gloo or NCCL process group is started: a gloo worker thread that still held a
+finished collective's tensors when the interpreter shut down aborted the process
+("terminate called without an active exception"), about one run in six.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import pickle
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,9 +41,26 @@ __all__ = [
     "torchrun_ranks",
 ]
 
-# Long enough for any rank to load a model after another; work itself never waits in a collective.
-_COLLECTIVE_TIMEOUT = timedelta(hours=2)
+# Long enough for any rank to load a model after another; work itself never waits on the store.
+_STORE_TIMEOUT = timedelta(hours=2)
 _POLL_SECONDS = 0.5
+
+
+@dataclass
+class _Joined:
+    """This process's place in a torchrun run, and the store the ranks talk through."""
+
+    store: Any
+    rank: int
+    size: int
+    keys: Iterator[int] = field(default_factory=itertools.count)
+
+    def key(self, kind: str) -> str:
+        """A fresh key; every rank makes the same calls in the same order, so they agree on it."""
+        return f"{kind}/{next(self.keys)}"
+
+
+_JOINED: list[_Joined] = []
 
 
 class RankFailedError(RuntimeError):
@@ -52,11 +75,9 @@ def torchrun_ranks() -> tuple[int, int, int] | None:
 
 
 def rank_and_size() -> tuple[int, int]:
-    """(this process's rank, number of processes): (0, 1) unless a process group is running."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
+    """(this process's rank, number of processes): (0, 1) unless inside :func:`process_group` under torchrun."""
+    if _JOINED:
+        return _JOINED[0].rank, _JOINED[0].size
     return 0, 1
 
 
@@ -85,7 +106,10 @@ def process_group(device: str) -> Iterator[str]:
     """Join torchrun's processes for the duration of a command; yield this process's device.
 
     Outside torchrun (or with one process) nothing happens and ``device`` is yielded unchanged.
-    Under torchrun, ``"cuda"`` becomes ``cuda:LOCAL_RANK``; a device with an index is kept.
+    Under torchrun, ``"cuda"`` becomes ``cuda:LOCAL_RANK``; a device with an index is kept. On a
+    normal exit every rank waits for the others, so a rank that serves the store (a launch without
+    torchrun's agent) outlives the last message; after an error a rank leaves at once (torchrun
+    then stops the others).
     """
     ranks = torchrun_ranks()
     if ranks is None or ranks[1] == 1:
@@ -95,28 +119,41 @@ def process_group(device: str) -> Iterator[str]:
     import torch.distributed as dist
 
     rank_device = _rank_device(device, ranks[2]) if torch.device(device).index is None else device
-    backend = "nccl" if torch.device(rank_device).type == "cuda" else "gloo"
     # numba (the CPU density estimate, imported later) would start one OpenMP thread per core in
     # every rank; torchrun gives torch one thread per rank, and so must numba: with 2 ranks on
     # 2 cores, numba's spinning threads made a run 6x as slow.
     os.environ.setdefault("NUMBA_NUM_THREADS", str(torch.get_num_threads()))
-    dist.init_process_group(backend, timeout=_COLLECTIVE_TIMEOUT)
+    store, rank, size = next(iter(dist.rendezvous("env://", timeout=_STORE_TIMEOUT)))
+    # A restarted torchrun attempt (--max-restarts) must not read the last attempt's messages.
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    _JOINED[:] = [_Joined(dist.PrefixStore(f"captum-advise/{attempt}", store), rank, size)]
     try:
         yield rank_device
+        _leave_together(_JOINED[0])
     finally:
-        _close_progress_store()
-        dist.destroy_process_group()
+        _JOINED.clear()
+
+
+def _leave_together(joined: _Joined) -> None:
+    """Rank 0 returns last: the others have read every message and sent their last one."""
+    key = joined.key("leave")
+    left = joined.store.add(key, 1)
+    while joined.rank == 0 and left < joined.size:
+        time.sleep(_POLL_SECONDS / 10)
+        left = joined.store.add(key, 0)
 
 
 def gather(value: Any) -> list[Any]:
-    """Every rank's ``value`` (a picklable object), in rank order, on every rank; ``[value]`` alone."""
-    import torch.distributed as dist
+    """Every rank's ``value`` (a picklable object), in rank order, on every rank; ``[value]`` alone.
 
-    if rank_and_size()[1] == 1:
+    Every rank must call it, in the same order; it waits (up to two hours) for the slowest.
+    """
+    if not _JOINED:
         return [value]
-    values: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(values, value)
-    return values
+    joined = _JOINED[0]
+    key = joined.key("gather")
+    joined.store.set(f"{key}/{joined.rank}", pickle.dumps(value))
+    return [pickle.loads(joined.store.get(f"{key}/{rank}")) for rank in range(joined.size)]
 
 
 @contextlib.contextmanager
@@ -141,39 +178,6 @@ def locked_run_output(folder: Path) -> Iterator[Path]:
         if errors:
             raise OutputFolderError(errors[0])
         yield prepare_output_folder(folder)
-
-
-_STORES: list[Any] = []
-_CALLS = [0]
-
-
-def _progress_store() -> Any:
-    """One TCP store per process group (rank 0 serves it on a free port), made on first use."""
-    import torch.distributed as dist
-
-    group = dist.group.WORLD
-    if _STORES and _STORES[0][0] is group:
-        return _STORES[0][1]
-    host = os.environ.get("MASTER_ADDR", "127.0.0.1")
-    size = dist.get_world_size()
-    if is_main_rank():
-        store = dist.TCPStore(host, 0, size, True, wait_for_workers=False)
-        gather(store.port)
-    else:
-        port = gather(None)[0]
-        store = dist.TCPStore(host, port, size, False)
-    _STORES[:] = [(group, store)]
-    return store
-
-
-def _close_progress_store() -> None:
-    """Clients disconnect before rank 0 stops serving: a client whose server went first aborts the process."""
-    if not _STORES:
-        return
-    if not is_main_rank():
-        _STORES.clear()
-    gather(None)
-    _STORES.clear()
 
 
 class _Bar:
@@ -210,9 +214,7 @@ def shared_progress(count: int, desc: str, unit: str, enabled: bool = True) -> I
             yield bar
         return
     total = sum(gather(count))
-    store = _progress_store()
-    _CALLS[0] += 1
-    key = f"progress/{_CALLS[0]}"
+    store, key = _JOINED[0].store, _JOINED[0].key("progress")
     bar = tqdm(total=total, desc=f"{desc} ({size} ranks)", unit=unit) if enabled and rank == 0 else None
     shared = _Bar(store, key, bar)
     failure: BaseException | None = None

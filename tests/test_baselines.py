@@ -116,6 +116,19 @@ def test_advise_adapter_reports_every_group_and_flags_the_auto_and_confidence_gr
         AdviseMethod(rules=("magic",)).explain_batch(net, net[1], images, first, second)
 
 
+def test_each_advise_rule_alone_reports_only_its_own_rows():
+    net, images = tiny_cnn(), tiny_images()
+    first, second = torch.tensor([0, 3, 4]), torch.tensor([1, 2, 0])
+
+    def rows(rules: tuple[str, ...]) -> set[str]:
+        result = AdviseMethod(rules=rules).explain_batch(net, net[1], images, first, second)
+        return {name for labels in result.variants for v in labels for name in (v.method, *v.also_as)}
+
+    assert rows(("weighted",)) == {"advise", "advise-auto", "advise-weighted"}
+    assert rows(("confidence",)) == {"advise", "advise-auto", "advise-confidence"}
+    assert rows(()) == {"advise", "advise-auto"}
+
+
 def test_registry_builds_every_method_and_single_map_methods_explain_two_classes():
     net, images = tiny_cnn(), tiny_images()
     assert isinstance(build_method("advise"), AdviseMethod)

@@ -167,7 +167,7 @@ def test_explain_writes_sheets_and_json_matching_layer_advise(monkeypatch, tmp_p
     assert json.loads((tmp_path / f"{photos[0].stem}.json").read_text())["top5"][0]["name"] == "goldfish"
 
 
-def test_explain_peaks_option_keeps_the_chosen_group(monkeypatch, tmp_path, capsys):
+def test_explain_peaks_option_keeps_the_chosen_group(monkeypatch, tmp_path, capsys, mobilenet_v2):
     monkeypatch.setenv("TORCH_HOME", str(TORCH_HOME))
     photo = SAMPLES / "001_n01443537_goldfish.JPEG"
     common = [str(photo), "--model", "mobilenet_v2", "--save-maps"]
@@ -179,9 +179,21 @@ def test_explain_peaks_option_keeps_the_chosen_group(monkeypatch, tmp_path, caps
     assert auto["groups"] == [group for group in every["groups"] if group["peaks"] == every["auto_peaks"]]
     maps = torch.load(tmp_path / "auto" / f"{photo.stem}_maps.pt")
     assert maps["peaks"] == [every["auto_peaks"]] and maps["layer_maps"].shape == (1, 7, 7)
+    assert every["confidence_peaks"] is None  # not asked for: no extra forward passes
+
+    assert main(["explain", *common, "--peaks", "confidence", "--out", str(tmp_path / "confidence")]) == 0
+    confident = json.loads((tmp_path / "confidence" / f"{photo.stem}.json").read_text())
+    (group,) = confident["groups"]
+    assert group["peaks"] == confident["confidence_peaks"] and group in every["groups"]
+    image = PRESETS["mobilenet_v2"].preprocessor([read_image(photo)])
+    advise = LayerADVISE(mobilenet_v2, mobilenet_v2.features[18])
+    expected = advise.attribute(image, target=confident["target"], peaks="confidence")[0, 0]
+    layer_map = torch.load(tmp_path / "confidence" / f"{photo.stem}_maps.pt")["layer_maps"][0]
+    torch.testing.assert_close(layer_map, expected, rtol=1e-4, atol=1e-6)
+
     with pytest.raises(SystemExit):
         main(["explain", *common, "--peaks", "many", "--out", str(tmp_path / "bad")])
-    assert "--peaks wants 'every', 'auto' or a peak count" in capsys.readouterr().err
+    assert "--peaks wants 'every', 'auto', 'confidence' or a peak count" in capsys.readouterr().err
 
 
 def test_random_weights_are_flagged(tmp_path):

@@ -14,9 +14,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from captum_advise.attr.explanation import min_max_normalize
+from captum_advise.attr.explanation import ADVISEExplanation, min_max_normalize
 
-__all__ = ["confidence_choice", "confidence_weighted_maps", "group_confidence"]
+__all__ = ["confidence_choice", "confidence_weighted_maps", "confident_peaks", "group_confidence", "padded_group_maps"]
 
 
 def group_confidence(
@@ -70,3 +70,36 @@ def confidence_weighted_maps(maps: Tensor, confidence: Tensor) -> Tensor:
     """
     weights = torch.where(torch.isfinite(confidence), confidence, 0).to(maps.device, maps.dtype)
     return torch.einsum("np,npuv->nuv", weights, min_max_normalize(maps))
+
+
+def padded_group_maps(explanation: ADVISEExplanation, second: bool = False) -> tuple[Tensor, Tensor]:
+    """Each example's kept group maps side by side, for :func:`group_confidence`.
+
+    Returns:
+        (N, P_max, U, V) the maps (ReLU applied as ``explain`` applied it), zero-padded, and
+        (N, P_max) bool, True where a group is present. ``second`` takes the second target's maps.
+    """
+    shape = explanation.grad_cam.shape[-2:]
+    counts = [len(groups) for groups in explanation.groups]
+    padded = explanation.grad_cam.new_zeros((len(counts), max(counts, default=0), *shape))
+    for n, groups in enumerate(explanation.groups):
+        for index, group in enumerate(groups):
+            padded[n, index] = group.second_attribution if second else group.attribution
+    kept = torch.arange(padded.shape[1]).unsqueeze(0) < torch.tensor(counts).unsqueeze(1)
+    return padded, kept
+
+
+def confident_peaks(
+    forward: Callable[[Tensor], Tensor], inputs: Tensor, explanation: ADVISEExplanation
+) -> list[int | None]:
+    """For each example, the peak count of its most confident kept group (None if it has none).
+
+    Args:
+        forward: (B, C, H, W) inputs -> (B, classes) logits (the model, in eval mode).
+        inputs: (N, C, H, W) the inputs ``explanation`` explains.
+        explanation: from :meth:`LayerADVISE.explain` on ``inputs``.
+    """
+    maps, kept = padded_group_maps(explanation)
+    choice = confidence_choice(group_confidence(forward, inputs, maps, kept, explanation.target)).tolist()
+    chosen = zip(explanation.groups, choice, strict=True)
+    return [groups[index].peaks if index >= 0 else None for groups, index in chosen]

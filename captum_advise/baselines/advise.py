@@ -11,7 +11,12 @@ from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
 from captum_advise.attr.explanation import ADVISEExplanation, normalize_and_resize
-from captum_advise.attr.group_confidence import confidence_choice, confidence_weighted_maps, group_confidence
+from captum_advise.attr.group_confidence import (
+    confidence_choice,
+    confidence_weighted_maps,
+    group_confidence,
+    padded_group_maps,
+)
 from captum_advise.baselines.explanations import Explanations, MapVariant
 from captum_advise.imresize import UpsampleMode
 
@@ -112,29 +117,19 @@ class AdviseMethod:
         if not self.rules:
             return {}, {}
         counts = [len(groups) for groups in explanation.groups]
-        kept = torch.arange(max(counts, default=0)).unsqueeze(0) < torch.tensor(counts).unsqueeze(1)
-        padded = [_padded(explanation, second_maps) for second_maps in (False, True)]
-        first_confidence = group_confidence(model, inputs, padded[0], kept, first)
-        choice = confidence_choice(first_confidence)
-        chosen = {n: int(index) for n, index in enumerate(choice.tolist()) if index >= 0}
+        (first_maps, kept), (second_maps, _) = padded_group_maps(explanation), padded_group_maps(explanation, True)
+        first_confidence = group_confidence(model, inputs, first_maps, kept, first)
+        chosen = {}
+        if "confidence" in self.rules:
+            choice = confidence_choice(first_confidence).tolist()
+            chosen = {n: int(index) for n, index in enumerate(choice) if index >= 0}
         weighted = {}
         if "weighted" in self.rules:
-            second_confidence = group_confidence(model, inputs, padded[1], kept, second)
+            second_confidence = group_confidence(model, inputs, second_maps, kept, second)
             fused = [
-                confidence_weighted_maps(padded[0], first_confidence),
-                confidence_weighted_maps(padded[1], second_confidence),
+                confidence_weighted_maps(first_maps, first_confidence),
+                confidence_weighted_maps(second_maps, second_confidence),
             ]
             resized = [normalize_and_resize(maps, size, self.upsample) for maps in fused]
             weighted = {n: (resized[0][n : n + 1], resized[1][n : n + 1]) for n in range(len(counts)) if counts[n]}
         return chosen, weighted
-
-
-def _padded(explanation: ADVISEExplanation, second: bool) -> Tensor:
-    """(N, P_max, U, V) each example's kept group maps (ReLU applied), zero-padded."""
-    shape = explanation.grad_cam.shape[-2:]
-    count = max((len(groups) for groups in explanation.groups), default=0)
-    padded = explanation.grad_cam.new_zeros((len(explanation.groups), count, *shape))
-    for n, groups in enumerate(explanation.groups):
-        for index, group in enumerate(groups):
-            padded[n, index] = group.second_attribution if second else group.attribution
-    return padded

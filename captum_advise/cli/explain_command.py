@@ -77,7 +77,8 @@ def add_explain_arguments(parser: argparse.ArgumentParser, default_out: Path | N
         type=_peaks_choice,
         default="every",
         help="which peak groups to show and save: every kept group, 'auto' (the group LayerADVISE.attribute "
-        "picks by default) or a peak count, as attribute's peaks [default: every]",
+        "picks by default), 'confidence' (the group whose Score-CAM-masked input the model is surest of: one "
+        "more forward pass per group) or a peak count, as attribute's peaks [default: every]",
     )
     parser.add_argument(
         "--save-maps",
@@ -90,17 +91,18 @@ def add_explain_arguments(parser: argparse.ArgumentParser, default_out: Path | N
 
 
 def _peaks_choice(text: str) -> str | int:
-    if text in ("every", "auto"):
+    if text in ("every", "auto", "confidence"):
         return text
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"--peaks wants 'every', 'auto' or a peak count, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--peaks wants 'every', 'auto', 'confidence' or a peak count, got {text!r}")
     return int(text)
 
 
 def _chosen_groups(explanation: ImageExplanation, peaks: str | int) -> ImageExplanation:
     if peaks == "every":
         return explanation
-    return explanation.only(explanation.auto_peaks if peaks == "auto" else peaks)
+    chosen = {"auto": explanation.auto_peaks, "confidence": explanation.confidence_peaks}
+    return explanation.only(chosen.get(peaks, peaks))
 
 
 def add_explain_command(commands: argparse._SubParsersAction) -> None:
@@ -215,6 +217,7 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
         value_range=args.value_range,
         density_of=args.density_of,
         score=args.score,
+        confidence=args.peaks == "confidence",
     )
     title = f"{args.model} {layer}"
     # Drawing is seconds per image (a depth sheet explains two more layers): it gets its own bar.

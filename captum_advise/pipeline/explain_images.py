@@ -15,6 +15,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from captum_advise.attr import LayerADVISE
+from captum_advise.attr.group_confidence import confident_peaks
 from captum_advise.data import ImageRecord, batches
 from captum_advise.models import Geometry, LoadedModel
 
@@ -39,6 +40,8 @@ class ImageExplanation:
         layer_maps: (G, U, V) the groups' maps at the layer's resolution, as
             ``LayerADVISE.explain`` returns them (after ReLU, not normalised).
         grad_cam_layer_map: (U, V) the all-units map at the layer's resolution.
+        confidence_peaks: the group ``peaks="confidence"`` picks (None if none, or not asked for:
+            it costs one forward pass per group).
     """
 
     name: str
@@ -53,6 +56,7 @@ class ImageExplanation:
     grad_cam_map: Tensor
     layer_maps: Tensor
     grad_cam_layer_map: Tensor
+    confidence_peaks: int | None = None
 
     def only(self, peaks: int | None) -> ImageExplanation:
         """This explanation with only the group of ``peaks`` peaks (none if that group is absent)."""
@@ -71,6 +75,7 @@ class ImageExplanation:
             "target": self.target,
             "peaks": [group["peaks"] for group in self.groups],
             "auto_peaks": self.auto_peaks,
+            "confidence_peaks": self.confidence_peaks,
             "layer_maps": self.layer_maps,
             "input_maps": self.group_maps,
             "grad_cam_layer_map": self.grad_cam_layer_map,
@@ -86,6 +91,7 @@ class ImageExplanation:
             "target_name": class_names[self.target],
             "top5": [{"class": c, "name": n, "probability": p} for c, n, p in self.top5],
             "auto_peaks": self.auto_peaks,
+            "confidence_peaks": self.confidence_peaks,
             "groups": self.groups,
             "relevance": self.relevance.tolist(),
         }
@@ -113,6 +119,7 @@ def explain_images(
     device: str | torch.device = "cpu",
     progress: bool = True,
     geometry: Geometry = "crop",
+    confidence: bool = False,
     **advise_options: Any,
 ) -> list[ImageExplanation]:
     """Run LayerADVISE on every image, a batch at a time.
@@ -128,6 +135,7 @@ def explain_images(
         geometry: photo to network input: ``"crop"`` (torchvision's convention, default here: the
             network sees the photo undistorted, as when its accuracy was measured) or ``"squash"``
             (the reference's evaluation: the whole photo resized to the input size).
+        confidence: also find the group ``peaks="confidence"`` picks (one forward pass per group).
         advise_options: keyword options of :class:`LayerADVISE` (value_range, density_of, ...).
 
     Returns:
@@ -146,6 +154,7 @@ def explain_images(
             explanation = advise.explain(inputs, target=target)
             group_maps = explanation.interpolate(size)
             grad_cam_maps = explanation.interpolate_grad_cam(size)
+            confident = confident_peaks(loaded.model, inputs, explanation) if confidence else [None] * len(chunk)
             for n, record in enumerate(chunk):
                 groups = [
                     {
@@ -170,6 +179,7 @@ def explain_images(
                         grad_cam_map=grad_cam_maps[n].detach().cpu(),
                         layer_maps=_layer_maps(explanation.groups[n], explanation.grad_cam[n]),
                         grad_cam_layer_map=explanation.grad_cam[n].detach().cpu(),
+                        confidence_peaks=confident[n],
                     )
                 )
             bar.update(len(chunk))
