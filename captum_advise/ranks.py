@@ -11,7 +11,7 @@ The processes only exchange small control messages, all through the rendezvous's
 how far each has got (polled, so a rank that finishes early waits without a timeout), and whether
 any failed. No gloo or NCCL process group is started: a gloo worker thread that still held a
 finished collective's tensors when the interpreter shut down aborted the process
-("terminate called without an active exception"), about one run in six.
+("terminate called without an active exception") in 4 of 34 runs here.
 """
 
 from __future__ import annotations
