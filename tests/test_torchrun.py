@@ -1,4 +1,4 @@
-"""torchrun: evaluate, sanity and ablate split across 2 CPU processes (gloo) equal the one-process runs.
+"""torchrun: evaluate, sanity and ablate split across 2 CPU processes equal the one-process runs.
 
 Each test launches ``python -m torch.distributed.run --nproc-per-node 2`` on the real MobileNetV2 and
 real photos. Every image is evaluated in a batch of its own in both runs, and the one-process run
@@ -44,6 +44,14 @@ def photos(tmp_path_factory) -> Path:
     for name in PHOTOS:
         shutil.copy(SAMPLES / name, folder / name)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def launcher_temporary_folder(tmp_path, monkeypatch) -> None:
+    # torchrun leaves a torchelastic_* folder in the temporary directory of each launch.
+    folder = tmp_path / "launcher-tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
 
 
 def run(*command: str, script: Path | None = None, launcher=TORCHRUN) -> subprocess.CompletedProcess:
