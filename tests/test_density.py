@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import torch
@@ -11,7 +9,6 @@ from reference_ssvkernel import ssvkernel
 from scipy.signal import find_peaks
 
 from captum_advise.density import KDEResult, adaptive_kde, count_peaks
-from captum_advise.density.stiffness_search import golden_section_search
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +53,11 @@ def test_matches_line_by_line_port_on_fresh_inputs():
 
 
 @pytest.mark.parametrize("search", ["numba", "tensor"])
-def test_mass_beyond_the_grid_gives_the_references_nan_density_not_an_error(search, monkeypatch):
+def test_mass_beyond_the_grid_gives_the_references_nan_density_not_an_error(search):
     # Two values just below 1, all others above it (a noisy MobileNetV2 unit): every kernel's mass
     # falls past the grid's end and the reference normalises 0 by 0. MATLAB gives NaN; so must we.
-    if search == "tensor":
-        kde_module = importlib.import_module("captum_advise.density.adaptive_kde")
-        monkeypatch.setattr(kde_module, "golden_section_search_numba", golden_section_search)
     unit = np.array([0.9922, 0.99265] + [2.0] * 47)
-    result = adaptive_kde(torch.tensor(unit[None]))
+    result = adaptive_kde(torch.tensor(unit[None]), backend="torch" if search == "tensor" else "numba")
     with np.errstate(invalid="ignore"):
         reference = ssvkernel(unit, np.linspace(0, 1, 49))
     assert bool(result.valid[0]) and np.isnan(reference[0]).all() and torch.isnan(result.density).all()
@@ -183,3 +177,35 @@ def test_the_cpu_estimate_leaves_torchs_thread_count_as_it_found_it():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "1"
+
+
+def test_periodic_kernels_equal_the_references_fft_smoothing_kernels():
+    """Steps 5-7 on the CPU use Poisson's sum of Gaussians for the FFT kernel ifft(exp(-(2 pi sigma f)^2 / 2))."""
+    from captum_advise.density.local_bandwidths import candidate_widths, fft_lengths, fft_smoothing_matrices
+    from captum_advise.density.local_bandwidths_cpu import _periodic_kernels
+
+    for length in (2, 3, 4, 6, 9, 49, 196):
+        dt = 1.0 / (length - 1)
+        widths = candidate_widths(dt, 1.0, 10, device=torch.device("cpu"))
+        matrices = fft_smoothing_matrices(widths, dt, length).numpy()
+        n_fft = fft_lengths(widths[None], torch.tensor([dt]), torch.tensor([length]))[0].numpy()
+        kernels = _periodic_kernels(widths.numpy(), n_fft, dt, length)
+        lag = np.arange(length)[:, None] - np.arange(length)[None, :]
+        for j in range(10):
+            # 1e-14 of the peak: the FFT's own round-off (seen: 1.4e-15 at L = 2).
+            largest = matrices[j].max()
+            np.testing.assert_allclose(kernels[j, length - 1 + lag], matrices[j], rtol=0, atol=1e-14 * largest)
+
+
+def test_kernel_suffix_sums_equal_direct_sums_of_exps():
+    from captum_advise.density.stiffness_search_cpu import SQRT_2PI, _kernel_suffix_sums
+
+    dt = 1.0 / 195
+    for width in (5 * dt, 0.03, 0.4, 40.0, 1e-4):  # the last underflows after a few lags
+        lags = np.arange(196) * dt
+        terms = np.exp(-(lags**2) / 2 / width**2) / (SQRT_2PI * width)
+        expected = np.append(np.cumsum(terms[::-1])[::-1], 0.0)
+        row = np.empty(197)
+        _kernel_suffix_sums(dt, width, row)
+        # Far in the tail (terms near exp(-400)) either exp's argument carries ~|x| eps of rounding.
+        np.testing.assert_allclose(row, expected, rtol=1e-12, atol=1e-15 * expected[0])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -14,9 +13,6 @@ import pytest
 import torch
 
 from captum_advise.density import adaptive_kde, count_peaks
-from captum_advise.density.stiffness_search import golden_section_search
-
-kde_module = importlib.import_module("captum_advise.density.adaptive_kde")
 
 TOLERANCE = 1e-9
 # Where the reference density is below this fraction of its maximum, the reference's local bandwidth
@@ -123,15 +119,10 @@ def test_reference_failures_are_exactly_the_invalid_units(golden_synthetic, gold
         assert valid == bool(case["y"]), case["id"]
 
 
-@pytest.fixture
-def tensor_search(monkeypatch):
-    """Force the tensor (CUDA) implementation of the search on CPU, to test the GPU code path here."""
-    monkeypatch.setattr(kde_module, "golden_section_search_numba", golden_section_search)
+def test_tensor_search_matches_reference_on_synthetic_cases(golden_synthetic):
+    # The tensor implementation (CUDA's fallback) run on the CPU, to test that code path here.
+    _check_cases(golden_synthetic, backend="torch")
 
 
-def test_tensor_search_matches_reference_on_synthetic_cases(golden_synthetic, tensor_search):
-    _check_cases(golden_synthetic)
-
-
-def test_tensor_search_matches_reference_on_real_units(golden_mobilenet, tensor_search):
-    _check_cases(golden_mobilenet[::12])
+def test_tensor_search_matches_reference_on_real_units(golden_mobilenet):
+    _check_cases(golden_mobilenet[::12], backend="torch")

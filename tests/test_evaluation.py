@@ -82,6 +82,11 @@ def test_runner_records_resume_and_summary(loaded_mobilenet, photos, tmp_path, m
         assert all(row["label"] == str(record.label) for row in mine)
         for row in mine:
             assert 0 <= float(row["avx"]) <= 1 and float(row["seconds"]) > 0
+        # The confidence rule's forward passes are charged to its own rows, not to the group maps.
+        maps_seconds = {row["seconds"] for row in mine if row["method"] in ("advise", "advise-auto")}
+        rule_seconds = {row["seconds"] for row in mine if row["method"] == "advise-confidence"}
+        assert len(maps_seconds) == len(rule_seconds) == 1
+        assert float(rule_seconds.pop()) > float(maps_seconds.pop())
     # Spec §5: check is decided on the raw CS, so a NaN (recorded as 0) never passes it.
     assert not [row for row in rows if float(row["cs"]) == 0 and float(row["check"]) == 1]
     summary = {entry["method"]: entry for entry in summary_rows(rows)}

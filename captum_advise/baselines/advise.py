@@ -70,8 +70,8 @@ class AdviseMethod:
         size = tuple(inputs.shape[-2:])
         first_maps = explanation.interpolate(size, self.upsample)
         second_maps = explanation.interpolate(size, self.upsample, second=True)
-        chosen, weighted = self._rule_maps(model, inputs, explanation, first, second, size)
         seconds = time.perf_counter() - start
+        chosen, weighted, rule_seconds = self._rule_maps(model, inputs, explanation, first, second, size)
 
         maps, seconds_maps, variants = [], [], []
         auto_name = f"{self.name}-auto"
@@ -102,7 +102,7 @@ class AdviseMethod:
             maps.append(first_n)
             seconds_maps.append(second_n)
             variants.append(labels)
-        return Explanations(maps, seconds_maps, variants, seconds)
+        return Explanations(maps, seconds_maps, variants, seconds, rule_seconds=rule_seconds)
 
     def _rule_maps(
         self,
@@ -112,19 +112,26 @@ class AdviseMethod:
         first: Tensor,
         second: Tensor,
         size: tuple[int, int],
-    ) -> tuple[dict[int, int], dict[int, tuple[Tensor, Tensor]]]:
-        """The confidence rule's group index per image, and the weighted rule's (1, H, W) maps for c1 and c2."""
+    ) -> tuple[dict[int, int], dict[int, tuple[Tensor, Tensor]], dict[str, float]]:
+        """The confidence rule's group index per image, the weighted rule's (1, H, W) maps for c1 and c2,
+        and the seconds each rule's rows cost beyond the group maps (both need the c1 confidences)."""
         if not self.rules:
-            return {}, {}
+            return {}, {}, {}
+        start = time.perf_counter()
         counts = [len(groups) for groups in explanation.groups]
-        (first_maps, kept), (second_maps, _) = padded_group_maps(explanation), padded_group_maps(explanation, True)
+        first_maps, kept = padded_group_maps(explanation)
         first_confidence = group_confidence(model, inputs, first_maps, kept, first)
-        chosen = {}
+        shared = time.perf_counter() - start
+        chosen, rule_seconds = {}, {}
         if "confidence" in self.rules:
+            start = time.perf_counter()
             choice = confidence_choice(first_confidence).tolist()
             chosen = {n: int(index) for n, index in enumerate(choice) if index >= 0}
+            rule_seconds[f"{self.name}-confidence"] = shared + time.perf_counter() - start
         weighted = {}
         if "weighted" in self.rules:
+            start = time.perf_counter()
+            second_maps, _ = padded_group_maps(explanation, True)
             second_confidence = group_confidence(model, inputs, second_maps, kept, second)
             fused = [
                 confidence_weighted_maps(first_maps, first_confidence),
@@ -132,4 +139,5 @@ class AdviseMethod:
             ]
             resized = [normalize_and_resize(maps, size, self.upsample) for maps in fused]
             weighted = {n: (resized[0][n : n + 1], resized[1][n : n + 1]) for n in range(len(counts)) if counts[n]}
-        return chosen, weighted
+            rule_seconds[f"{self.name}-weighted"] = shared + time.perf_counter() - start
+        return chosen, weighted, rule_seconds

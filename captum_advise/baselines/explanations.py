@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from torch import Tensor, nn
@@ -37,9 +37,12 @@ class Explanations:
         maps: per image, (G_n, H, W) maps for the predicted class c1.
         second_maps: per image, (G_n, H, W) maps of the same variants for the second class c2.
         variants: per image, what each of its G_n maps is.
-        seconds: wall time spent computing all of the batch's maps (both classes).
+        seconds: wall time spent computing all of the batch's maps (both classes), but for
+            ``rule_seconds``.
         cs_of: what the protocol's CS correlates for this method: the two ``"maps"``, or the two
             ``"masked_images"`` (LIME, as the reference scores it).
+        rule_seconds: extra wall time that only the variants reported under a method name cost
+            (ADVISE's rules: ``{"advise-confidence": s, ...}``); their rows' time is ``seconds`` plus it.
     """
 
     maps: list[Tensor]
@@ -47,6 +50,7 @@ class Explanations:
     variants: list[list[MapVariant]]
     seconds: float
     cs_of: Literal["maps", "masked_images"] = "maps"
+    rule_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class SingleMapMethod(Protocol):

@@ -20,7 +20,7 @@ from captum_advise.density.local_bandwidths import (
 )
 from captum_advise.density.padded_units import histograms, pad_units, working_lengths
 from captum_advise.density.stiffness_search import SearchProblem, golden_section_search
-from captum_advise.density.stiffness_search_cpu import golden_section_search_numba
+from captum_advise.density.stiffness_search_cpu import fused_search_numba
 
 __all__ = ["BACKENDS", "KDEResult", "adaptive_kde"]
 
@@ -129,11 +129,14 @@ def _choose_backend(backend: str, device: torch.device, n_bandwidths: int, n_gri
     return "triton" if fits and device.type == "cuda" and _triton_available(device) else "torch"
 
 
-def _fused_estimate(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.Tensor, n_bandwidths: int):
-    from captum_advise.density.fused_kernel import fused_search
-
+def _fused_estimate(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.Tensor, n_bandwidths: int, backend: str):
+    """Every unit in one compiled call (Triton on CUDA, numba on the CPU), whatever its working-grid length."""
+    if backend == "triton":
+        from captum_advise.density.fused_kernel import fused_search as search
+    else:
+        search = fused_search_numba
     units = pad_units(samples, grid, grid_cpu, n_bandwidths)
-    yopt, optwp = fused_search(units)
+    yopt, optwp = search(units)
     valid = units.lengths >= 2
     density = _interpolate_rows(grid, units.points, units.lengths, yopt)
     bandwidth = _interpolate_rows(grid, units.points, units.lengths, optwp)
@@ -202,8 +205,8 @@ def adaptive_kde(
     chosen = _choose_backend(backend, device, n_bandwidths, grid.numel())
     if value_range == "unit":
         samples = _scale_to_unit(samples)
-    if chosen == "triton":
-        return _fused_estimate(samples, grid, grid_cpu, n_bandwidths)
+    if chosen in ("triton", "numba"):
+        return _fused_estimate(samples, grid, grid_cpu, n_bandwidths, chosen)
 
     n_units, n_grid = samples.shape[0], grid.numel()
     low, high = float(grid_cpu[0]), float(grid_cpu[-1])
@@ -252,8 +255,7 @@ def adaptive_kde(
         problem.inside[members, :length] = True
         points_of[length] = points
 
-    search = golden_section_search_numba if chosen == "numba" else golden_section_search
-    yopt, optwp = search(problem)
+    yopt, optwp = golden_section_search(problem)
     for length, points in points_of.items():
         members = (lengths[units] == length).nonzero().flatten()
         rows, every_length = _same_row(points, len(members)), torch.full((len(members),), length, device=device)

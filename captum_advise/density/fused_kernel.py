@@ -29,6 +29,7 @@ import torch
 import triton
 import triton.language as tl
 
+from captum_advise.density.local_bandwidths import fft_lengths
 from captum_advise.density.padded_units import PaddedUnits
 
 __all__ = ["fused_search"]
@@ -364,8 +365,7 @@ def fused_search(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
     n_units, n_grid = units.y_hist.shape
     n_widths = units.widths.shape[1]
     device = units.y_hist.device
-    sigma = units.widths / units.dt[:, None]
-    n_fft = torch.exp2(torch.ceil(torch.log2(units.lengths[:, None].to(torch.float64) + 3 * sigma)))
+    n_fft = fft_lengths(units.widths, units.dt, units.lengths)
     block = _next_power_of_two(max(n_grid, 16))
     rows, table_rows = _next_power_of_two(max(n_widths, 2)), _next_power_of_two(n_widths + 2)
     programs = _program_count(n_units, device)

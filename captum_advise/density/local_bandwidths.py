@@ -39,6 +39,18 @@ def candidate_widths(dt: float, span: float, n_bandwidths: int, *, device: torch
     return logexp(matlab_linspace(ilogexp(5 * dt), ilogexp(span), n_bandwidths, device=device))
 
 
+def fft_lengths(widths: torch.Tensor, dt: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(K, M) FFT length ``2^ceil(log2(L + 3 sigma))`` of the reference's smoothing (step 5), ``sigma = W / dt``.
+
+    Args:
+        widths: (K, M) candidate widths of each unit.
+        dt: (K,) grid steps.
+        lengths: (K,) working-grid lengths ``L``.
+    """
+    sigma = widths / dt[:, None]
+    return torch.exp2(torch.ceil(torch.log2(lengths[:, None].to(torch.float64) + 3 * sigma)))
+
+
 def fft_smoothing_matrices(widths: torch.Tensor, dt: float, length: int) -> torch.Tensor:
     """The reference's FFT Gaussian smoothing (step 5) as explicit matrices, shape (M, L, L).
 

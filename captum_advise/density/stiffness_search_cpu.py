@@ -1,18 +1,20 @@
-"""Steps 8-9 of the estimator (spec §2) as a compiled CPU kernel, one unit per thread.
+"""Steps 8-9 of the estimator (spec §2) as a compiled CPU kernel, one unit per thread, after steps 5-7.
 
 Same search and same arithmetic as :mod:`captum_advise.density.stiffness_search`, organised so that
 the O(L^2) sums of each cost evaluation need almost no ``exp``:
 
 * Nadaraya-Watson: the kernel width at a grid point ``j`` is ``optwv(j) / g``, which is one of the
   candidate widths ``W_i`` or ``min(W) / g`` or ``max(W) / g``: M + 2 widths, each tabulated once
-  per lag (``L`` exps each) instead of once per pair (``L^2`` exps). Sources of one width class
-  share their ``optwv`` too, and they come in runs along the grid: a run's contribution at every
-  grid point is a difference of two suffix sums of its width's table (summed from the far tail in,
-  so a difference keeps the precision of a direct sum), O(runs x L) instead of O(L^2).
+  per lag (by the balloon's product recurrence below) instead of once per pair (``L^2`` exps).
+  Sources of one width class share their ``optwv`` too, and they come in runs along the grid: a
+  run's contribution at every grid point is a difference of two suffix sums of its width's table
+  (summed from the far tail in, so a difference keeps the precision of a direct sum), O(runs x L)
+  instead of O(L^2).
 * Balloon estimate: on a uniform grid ``exp(-(d dt)^2 / (2 p^2)) = q^(d^2)``, advanced from lag
   ``d`` to ``d + 1`` by two products; it is recomputed exactly every ``BLOCK`` lags so that the
   rounding of the products never grows past a few units in the last place.
-* Terms that underflow to exactly zero at every grid point are the end of the sum: it stops there.
+* The balloon sum stops at the first lag where the widest kernel's term, the largest of that lag at every
+  grid point, is below 1e-18: what is left changes no density by more than 1e-17 of its maximum.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import numba
 import numpy as np
 import torch
 
-from captum_advise.density.stiffness_search import SearchProblem
+from captum_advise.density.local_bandwidths import fft_lengths
+from captum_advise.density.local_bandwidths_cpu import local_optimal_widths_unit
+from captum_advise.density.padded_units import PaddedUnits
 
 GOLDEN = (math.sqrt(5) + 1) / 2
 SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -33,42 +37,50 @@ NEGLIGIBLE = 1e-18
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _bandwidth_classes(ratios, widths, g, optwv, klass):
-    n_widths, length = ratios.shape
+def _bandwidth_classes(ratios, highest, lowest, widths, g, optwv, klass):
+    """``optwv`` at stiffness ``g`` and its width class: the last ``i`` with ``optws_i / W_i >= g``
+    (class ``i``), or below / above every ratio (classes M and M + 1). ``ratios`` is (L, M)."""
+    length, n_widths = ratios.shape
     for k in range(length):
-        highest = -math.inf
-        lowest = math.inf
-        last = -1
-        for i in range(n_widths):
-            r = ratios[i, k]
-            highest = max(highest, r)
-            lowest = min(lowest, r)
-            if r >= g:
-                last = i
-        if g > highest:
+        if g > highest[k]:
             optwv[k] = widths.min()
             klass[k] = n_widths
-        elif g < lowest:
+        elif g < lowest[k]:
             optwv[k] = widths.max()
             klass[k] = n_widths + 1
         else:
+            last = n_widths - 1
+            while not ratios[k, last] >= g:
+                last -= 1
             optwv[k] = g * widths[last]
             klass[k] = last
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _gauss_column(sq_lag, width, column):
-    for d in range(sq_lag.shape[0]):
-        column[d] = math.exp(-sq_lag[d] / 2 / width**2) / (SQRT_2PI * width)
+def _kernel_suffix_sums(dt, width, row):
+    """``row[m] = sum_{d >= m} G(d dt; width)`` for ``m = 0..L`` (``row`` has L + 1 entries).
 
-
-@numba.njit(cache=True, error_model="numpy")
-def _suffix_sums(table, column, suffix):
-    """``suffix[column, m] = sum_{d >= m} table[d, column]``, summed from the far tail inwards."""
-    length = table.shape[0]
-    suffix[column, length] = 0.0
+    The Gaussian at lag ``d`` comes from the balloon estimate's product recurrence, restarted
+    exactly every ``BLOCK`` lags (two exps per block instead of one per lag); once a restart
+    underflows, the rest of the table is zero. Summed from the far tail inwards.
+    """
+    length = row.shape[0] - 1
+    beta = dt * dt / (2 * width * width)
+    scale = 1 / (SQRT_2PI * width)
+    growth = math.exp(-2 * beta)
+    row[length] = 0.0
+    for start in range(0, length, BLOCK):
+        value = math.exp(-(start * start) * beta)
+        if value == 0.0:
+            row[start:length] = 0.0
+            break
+        step = math.exp(-(2 * start + 1) * beta)
+        for d in range(start, min(start + BLOCK, length)):
+            row[d] = value * scale
+            value *= step
+            step *= growth
     for d in range(length - 1, -1, -1):
-        suffix[column, d] = suffix[column, d + 1] + table[d, column]
+        row[d] += row[d + 1]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -91,15 +103,13 @@ def _add_run(suffix, c, first, last, weight, num, den):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, suffix, optwp):
+def _nadaraya_watson(dt, widths, g, optwv, klass, suffix, num, den, optwp):
     n_widths = widths.shape[0]
     length = optwv.shape[0]
-    _gauss_column(sq_lag, widths.min() / g, table[:, n_widths])
-    _gauss_column(sq_lag, widths.max() / g, table[:, n_widths + 1])
-    _suffix_sums(table, n_widths, suffix)
-    _suffix_sums(table, n_widths + 1, suffix)
-    num = np.zeros(length)
-    den = np.zeros(length)
+    _kernel_suffix_sums(dt, widths.min() / g, suffix[n_widths])
+    _kernel_suffix_sums(dt, widths.max() / g, suffix[n_widths + 1])
+    num[:] = 0.0
+    den[:] = 0.0
     # Sources of one class share one kernel width and one optwv: a run of them adds, at every grid
     # point, a difference of two suffix sums of that width's kernel.
     first = 0
@@ -114,16 +124,15 @@ def _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, suffix, optwp):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _balloon(dt, mass, optwp, yv):
-    length = mass.shape[0]
-    factor = np.empty(length)
-    step = np.empty(length)
-    growth = np.empty(length)
-    block_factor = np.empty(length)
-    block_factor_step = np.empty(length)
-    block_factor_growth = np.empty(length)
-    block_step = np.empty(length)
-    block_step_growth = np.empty(length)
+def _balloon(dt, padded, optwp, scratch, yv):
+    """``padded``: the (3L,) masses with L zeros on each side, so that the sources at ``k - d`` and
+    ``k + d`` are two shifted views and each lag is one branch-free pass that the compiler
+    vectorises. ``scratch``: (8, L) work rows."""
+    length = yv.shape[0]
+    factor, step, growth = scratch[0], scratch[1], scratch[2]
+    block_factor, block_factor_step, block_factor_growth = scratch[3], scratch[4], scratch[5]
+    block_step, block_step_growth = scratch[6], scratch[7]
+    widest = 0
     for k in range(length):
         beta = dt**2 / (2 * optwp[k] ** 2)
         growth[k] = math.exp(-2 * beta)
@@ -132,8 +141,12 @@ def _balloon(dt, mass, optwp, yv):
         block_factor_growth[k] = math.exp(-2 * BLOCK**2 * beta)
         block_step[k] = math.exp(-beta)
         block_step_growth[k] = math.exp(-2 * BLOCK * beta)
-        yv[k] = mass[k]
+        yv[k] = padded[length + k]
+        if optwp[k] > optwp[widest]:
+            widest = k
     for d in range(1, length):
+        left = padded[length - d : 2 * length - d]
+        right = padded[length + d : 2 * length + d]
         if d % BLOCK == 1 or BLOCK == 1:
             # Entering a block at lag BLOCK*a + 1: restart the inner recurrence from the outer one.
             for k in range(length):
@@ -142,31 +155,32 @@ def _balloon(dt, mass, optwp, yv):
                 block_factor[k] *= block_factor_step[k]
                 block_factor_step[k] *= block_factor_growth[k]
                 block_step[k] *= block_step_growth[k]
-        else:
+            if factor[widest] < NEGLIGIBLE:
+                break
             for k in range(length):
-                factor[k] *= step[k]
+                term = factor[k]
+                yv[k] = yv[k] + term * left[k] + term * right[k]
+        else:
+            if factor[widest] * step[widest] < NEGLIGIBLE:
+                break
+            for k in range(length):
+                term = factor[k] * step[k]
+                factor[k] = term
                 step[k] *= growth[k]
-        if factor.max() < NEGLIGIBLE:
-            break
-        for k in range(d, length):
-            yv[k] += factor[k] * mass[k - d]
-        for k in range(length - d):
-            yv[k] += factor[k] * mass[k + d]
+                yv[k] = yv[k] + term * left[k] + term * right[k]
     for k in range(length):
         yv[k] /= SQRT_2PI * optwp[k]
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _cost(y_hist, ratios, widths, dt, sq_lag, g, optwv, klass, table, suffix, optwp, yv):
+def _cost(y_hist, ratios, highest, lowest, widths, dt, g, optwv, klass, suffix, padded, n_total, scratch, optwp, yv):
     length = y_hist.shape[0]
-    _bandwidth_classes(ratios, widths, g, optwv, klass)
-    _nadaraya_watson(sq_lag, widths, g, optwv, klass, table, suffix, optwp)
-    mass = y_hist * dt
-    _balloon(dt, mass, optwp, yv)
+    _bandwidth_classes(ratios, highest, lowest, widths, g, optwv, klass)
+    _nadaraya_watson(dt, widths, g, optwv, klass, suffix, scratch[8], scratch[9], optwp)
+    _balloon(dt, padded, optwp, scratch, yv)
     total = 0.0
     for k in range(length):
         total += yv[k] * dt
-    n_total = mass.sum()
     cost = 0.0
     for k in range(length):
         yv[k] = yv[k] * n_total / total
@@ -175,43 +189,56 @@ def _cost(y_hist, ratios, widths, dt, sq_lag, g, optwv, klass, table, suffix, op
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _search_unit(y_hist, optws, widths, grid, dt, yopt, optw_out):
+def _search_unit(y_hist, optws, widths, dt, yopt, optw_out):
     length = y_hist.shape[0]
     n_widths = widths.shape[0]
-    ratios = np.empty((n_widths, length))
+    # (L, M): a grid point's ratios are contiguous; their extremes do not change with g.
+    ratios = np.empty((length, n_widths))
     for i in range(n_widths):
         for k in range(length):
-            ratios[i, k] = optws[i, k] / widths[i]
-    sq_lag = (grid - grid[0]) ** 2
+            ratios[k, i] = optws[i, k] / widths[i]
+    highest = np.empty(length)
+    lowest = np.empty(length)
+    for k in range(length):
+        highest[k] = ratios[k].max()
+        lowest[k] = ratios[k].min()
     optwv = np.empty(length)
     klass = np.empty(length, dtype=np.int64)
-    # Columns 0..M-1 (widths W_i, whatever g) are fixed for the unit; M and M+1 change with g.
-    table = np.empty((length, n_widths + 2))
+    # Rows 0..M-1 (widths W_i, whatever g) are fixed for the unit; M and M+1 change with g.
     suffix = np.empty((n_widths + 2, length + 1))
     for i in range(n_widths):
-        _gauss_column(sq_lag, widths[i], table[:, i])
-        _suffix_sums(table, i, suffix)
+        _kernel_suffix_sums(dt, widths[i], suffix[i])
     optwp = np.empty(length)
     yv = np.empty(length)
+    # The masses do not change with the stiffness: laid out once for every balloon estimate.
+    padded = np.zeros(3 * length)
+    padded[length : 2 * length] = y_hist * dt
+    n_total = padded[length : 2 * length].sum()
+    scratch = np.empty((10, length))
     a, b = 1e-12, 1.0
     c1 = (GOLDEN - 1) * a + (2 - GOLDEN) * b
     c2 = (2 - GOLDEN) * a + (GOLDEN - 1) * b
-    f1 = _cost(y_hist, ratios, widths, dt, sq_lag, c1, optwv, klass, table, suffix, optwp, yv)
-    f2 = _cost(y_hist, ratios, widths, dt, sq_lag, c2, optwv, klass, table, suffix, optwp, yv)
+    work = (optwv, klass, suffix, padded, n_total, scratch, optwp, yv)
+    f1 = _cost(y_hist, ratios, highest, lowest, widths, dt, c1, *work)
+    f2 = _cost(y_hist, ratios, highest, lowest, widths, dt, c2, *work)
     k = 1
     while abs(b - a) > 1e-5 * (abs(c1) + abs(c2)) and k < 30:
-        if f2 - f1 > 1e-12 * max(abs(f1), abs(f2)):
+        lower = f2 - f1 > 1e-12 * max(abs(f1), abs(f2))
+        if lower:
             b = c2
             c2 = c1
             c1 = (GOLDEN - 1) * a + (2 - GOLDEN) * b
             f2 = f1
-            f1 = _cost(y_hist, ratios, widths, dt, sq_lag, c1, optwv, klass, table, suffix, optwp, yv)
         else:
             a = c1
             c1 = c2
             c2 = (2 - GOLDEN) * a + (GOLDEN - 1) * b
             f1 = f2
-            f2 = _cost(y_hist, ratios, widths, dt, sq_lag, c2, optwv, klass, table, suffix, optwp, yv)
+        cost = _cost(y_hist, ratios, highest, lowest, widths, dt, c1 if lower else c2, *work)
+        if lower:
+            f1 = cost
+        else:
+            f2 = cost
         k += 1
     total = 0.0
     for i in range(length):
@@ -222,35 +249,37 @@ def _search_unit(y_hist, optws, widths, grid, dt, yopt, optw_out):
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def golden_section_search_cpu(y_hist, optws, widths, grid, dt, lengths):
-    """Numpy arrays as in ``SearchProblem`` (``lengths`` (B,) instead of a mask); returns ``(yopt, optwp)``."""
+def _fused_search_cpu(y_hist, widths, n_fft, dt, lengths):
+    """Steps 5-9 of every unit, one unit per thread; numpy arrays as in ``PaddedUnits``."""
     batch, padded = y_hist.shape
-    yopt = np.zeros((batch, padded))
-    optwp = np.zeros((batch, padded))
+    yopt = np.full((batch, padded), np.nan)
+    optwp = np.full((batch, padded), np.nan)
     for u in numba.prange(batch):
         n = lengths[u]
-        _search_unit(y_hist[u, :n], optws[u, :, :n], widths[u], grid[u, :n], dt[u], yopt[u, :n], optwp[u, :n])
+        if n >= 2:
+            optws = local_optimal_widths_unit(y_hist[u, :n], widths[u], n_fft[u], dt[u])
+            _search_unit(y_hist[u, :n], optws, widths[u], dt[u], yopt[u, :n], optwp[u, :n])
     return yopt, optwp
 
 
-def golden_section_search_numba(problem: SearchProblem) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`~captum_advise.density.stiffness_search.golden_section_search` for CPU tensors.
+def fused_search_numba(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps 5-9 for every unit of CPU :class:`PaddedUnits`; returns (K, G) ``yopt`` and ``optwp``.
 
-    Leaves torch's thread count as it found it: numba's OpenMP runtime is the one torch uses, and
-    starting numba's thread pool sets the process's OpenMP thread count to numba's (one per core),
-    which silently undid a user's ``torch.set_num_threads(1)`` (and torchrun's
-    ``OMP_NUM_THREADS=1``) for every later model call, and with it the float32 rounding of the
-    activations (by ~1e-5), enough to move a unit between peak groups.
+    Entries after a unit's length, and the rows of failed units (length 0), are NaN. Leaves torch's
+    thread count as it found it: numba's OpenMP runtime is the one torch uses, and starting numba's
+    thread pool sets the process's OpenMP thread count to numba's (one per core), which silently
+    undid a user's ``torch.set_num_threads(1)`` (and torchrun's ``OMP_NUM_THREADS=1``) for every
+    later model call, and with it the float32 rounding of the activations (by ~1e-5), enough to
+    move a unit between peak groups.
     """
     threads = torch.get_num_threads()
     try:
-        yopt, optwp = golden_section_search_cpu(
-            problem.y_hist.numpy(),
-            problem.optws.numpy(),
-            problem.widths.numpy(),
-            problem.grid.numpy(),
-            problem.dt.numpy(),
-            problem.inside.sum(dim=1).numpy(),
+        yopt, optwp = _fused_search_cpu(
+            units.y_hist.numpy(),
+            units.widths.contiguous().numpy(),
+            fft_lengths(units.widths, units.dt, units.lengths).numpy(),
+            units.dt.numpy(),
+            units.lengths.numpy(),
         )
     finally:
         torch.set_num_threads(threads)

@@ -89,7 +89,10 @@ def _rows(
 ) -> list[dict[str, object]]:
     rows = []
     position = 0
-    per_image = explanations.seconds / len(records)
+
+    def seconds_of(method: str) -> str:
+        return f"{(explanations.seconds + explanations.rule_seconds.get(method, 0.0)) / len(records):.4f}"
+
     for n, record in enumerate(records):
         for variant in explanations.variants[n]:
             row: dict[str, object] = {
@@ -102,9 +105,9 @@ def _rows(
                 "units": "" if variant.units is None else variant.units,
             }
             row |= {name: _number(name, float(values[position])) for name, values in metrics.items()}
-            row |= {"seconds": f"{per_image:.4f}", "metric_seconds": f"{metric_seconds / len(records):.4f}"}
+            row |= {"seconds": seconds_of(variant.method), "metric_seconds": f"{metric_seconds / len(records):.4f}"}
             rows.append(row)
-            rows += [row | {"method": name} for name in variant.also_as]
+            rows += [row | {"method": name, "seconds": seconds_of(name)} for name in variant.also_as]
             position += 1
     return rows
 
