@@ -209,3 +209,20 @@ def test_kernel_suffix_sums_equal_direct_sums_of_exps():
         _kernel_suffix_sums(dt, width, row)
         # Far in the tail (terms near exp(-400)) either exp's argument carries ~|x| eps of rounding.
         np.testing.assert_allclose(row, expected, rtol=1e-12, atol=1e-15 * expected[0])
+
+
+def test_the_command_line_says_when_the_cpu_kernel_is_compiled(tmp_path):
+    """The first use after installation compiles for ~20 s with nothing else moving: one line says so."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from captum_advise.cli.main import show_library_messages\n"
+        "from captum_advise.density.stiffness_search_cpu import _say_if_compiling\n"
+        "show_library_messages(); _say_if_compiling()"
+    )
+    empty_cache = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=empty_cache)
+    notice = "captum-advise: compiling the CPU density estimate (once; about 20 s, cached on disk after)\n"
+    assert result.stderr == notice

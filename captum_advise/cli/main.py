@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -53,9 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrNow(logging.Handler):
+    """Writes to ``sys.stderr`` as it is at each message (tests and notebooks replace it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+def show_library_messages() -> None:
+    """The library's one-line notices (logger ``captum_advise``, level INFO) on stderr, once."""
+    logger = logging.getLogger("captum_advise")
+    if not logger.handlers:
+        handler = _StderrNow()
+        handler.setFormatter(logging.Formatter("captum-advise: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; return its exit status (0 on success, 1 on an error, 2 on bad usage)."""
     args = build_parser().parse_args(argv)
+    show_library_messages()
     try:
         return _run_on_ranks(args)
     except Exception as error:

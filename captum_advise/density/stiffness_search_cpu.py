@@ -19,7 +19,9 @@ the O(L^2) sums of each cost evaluation need almost no ``exp``:
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 
 import numba
 import numpy as np
@@ -29,6 +31,7 @@ from captum_advise.density.local_bandwidths import fft_lengths
 from captum_advise.density.local_bandwidths_cpu import local_optimal_widths_unit
 from captum_advise.density.padded_units import PaddedUnits
 
+LOGGER = logging.getLogger("captum_advise")
 GOLDEN = (math.sqrt(5) + 1) / 2
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 BLOCK = 16
@@ -262,6 +265,17 @@ def _fused_search_cpu(y_hist, widths, n_fft, dt, lengths):
     return yopt, optwp
 
 
+def _say_if_compiling() -> None:
+    """numba compiles the kernel at its first use after installation (about 15-20 s on a 2-core CPU;
+    later processes load it from disk in about a second): say so, since nothing else moves meanwhile."""
+    if _fused_search_cpu.signatures:
+        return
+    cache_file = getattr(getattr(_fused_search_cpu, "_cache", None), "_cache_file", None)
+    index = getattr(cache_file, "_index_path", None)
+    if index is None or not os.path.exists(index):
+        LOGGER.info("compiling the CPU density estimate (once; about 20 s, cached on disk after)")
+
+
 def fused_search_numba(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
     """Steps 5-9 for every unit of CPU :class:`PaddedUnits`; returns (K, G) ``yopt`` and ``optwp``.
 
@@ -272,6 +286,7 @@ def fused_search_numba(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
     later model call, and with it the float32 rounding of the activations (by ~1e-5), enough to
     move a unit between peak groups.
     """
+    _say_if_compiling()
     threads = torch.get_num_threads()
     try:
         yopt, optwp = _fused_search_cpu(
