@@ -226,3 +226,23 @@ def test_the_command_line_says_when_the_cpu_kernel_is_compiled(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=empty_cache)
     notice = "captum-advise: compiling the CPU density estimate (once; about 20 s, cached on disk after)\n"
     assert result.stderr == notice
+
+
+def test_the_compilation_notice_goes_above_a_progress_bar_not_into_its_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tqdm import tqdm\n"
+        "from captum_advise.cli.main import show_library_messages\n"
+        "from captum_advise.density.stiffness_search_cpu import _say_if_compiling\n"
+        "show_library_messages()\n"
+        "bar = tqdm(total=2, desc='explain', file=sys.stderr, ascii=True)\n"
+        "_say_if_compiling(); bar.update(2); bar.close()"
+    )
+    empty_cache = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=empty_cache)
+    lines = result.stderr.replace("\r", "\n").splitlines()
+    assert "captum-advise: compiling the CPU density estimate (once; about 20 s, cached on disk after)" in lines

@@ -55,10 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _StderrNow(logging.Handler):
-    """Writes to ``sys.stderr`` as it is at each message (tests and notebooks replace it)."""
+    """Writes to ``sys.stderr`` as it is at each message (tests and notebooks replace it), on a
+    line of its own above any progress bar (tqdm's ``write``), not inside the bar's line."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        print(self.format(record), file=sys.stderr)
+        progress = sys.modules.get("tqdm")
+        if progress is None:
+            print(self.format(record), file=sys.stderr)
+        else:
+            progress.tqdm.write(self.format(record), file=sys.stderr)
 
 
 def show_library_messages() -> None:
