@@ -101,6 +101,7 @@ def test_advise_adapter_reports_every_group_and_flags_the_auto_and_confidence_gr
     explanation = advise.explain(images, target=first)
     reference_maps = explanation.interpolate((14, 14))
     confident = advise.attribute(images, target=first, peaks="confidence")
+    fused = normalize_and_resize(advise.attribute(images, target=first, peaks="weighted")[:, 0], (14, 14))
     for n in range(3):
         *groups, weighted = result.variants[n]
         assert [v.group for v in groups] == explanation.peak_counts[n]
@@ -109,6 +110,7 @@ def test_advise_adapter_reports_every_group_and_flags_the_auto_and_confidence_gr
         torch.testing.assert_close(confident[n], advise.attribute(images[n : n + 1], target=first[n], peaks=chosen)[0])
         assert (weighted.method, weighted.group, weighted.also_as) == ("advise-weighted", None, ())
         assert weighted.units == sum(v.units for v in groups)
+        torch.testing.assert_close(result.maps[n][-1:], fused[n : n + 1])
         torch.testing.assert_close(result.maps[n][:-1], reference_maps[n])
         assert result.second_maps[n].shape == result.maps[n].shape
     assert result.seconds > 0
@@ -127,6 +129,7 @@ def test_each_advise_rule_alone_reports_only_its_own_rows():
     assert rows(("weighted",)) == {"advise", "advise-auto", "advise-weighted"}
     assert rows(("confidence",)) == {"advise", "advise-auto", "advise-confidence"}
     assert rows(()) == {"advise", "advise-auto"}
+    assert AdviseMethod().rules == ("confidence", "weighted")  # the evaluator reports both by default
 
 
 def test_registry_builds_every_method_and_single_map_methods_explain_two_classes():

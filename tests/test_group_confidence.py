@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from captum_advise import LayerADVISE
+from captum_advise.attr.explanation import min_max_normalize
 from captum_advise.attr.group_confidence import confidence_choice, confidence_weighted_maps, group_confidence
 
 
@@ -56,6 +57,34 @@ def test_confidence_peaks_pick_the_group_the_adapter_reports(mobilenet_v2, advis
         # One image alone against the batch: float32 maps move by ~5e-5 of their maximum with batch size.
         expected = advise_mobilenet.attribute(images[n : n + 1], target=labels[n], peaks=chosen[0])
         torch.testing.assert_close(maps[n : n + 1], expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_weighted_map_is_the_confidence_weighted_sum_of_the_explained_group_maps(
+    mobilenet_v2, advise_mobilenet, sample_photos
+):
+    images, labels = sample_photos
+    targets = torch.as_tensor(labels)
+    fused = advise_mobilenet.attribute(images, target=targets, peaks="weighted")
+    assert fused.shape == (len(labels), 1, 7, 7) and fused.dtype == images.dtype and (fused >= 0).all()
+    explanation = advise_mobilenet.explain(images, target=targets)
+    for n, groups in enumerate(explanation.groups):
+        maps = torch.stack([group.attribution for group in groups]).unsqueeze(0)  # (1, P, 7, 7), ReLU'd
+        one = images[n : n + 1]
+        confidence = group_confidence(
+            mobilenet_v2, one, maps, torch.ones(maps.shape[:2], dtype=torch.bool), targets[n : n + 1]
+        )
+        expected = sum(float(c) * min_max_normalize(m) for c, m in zip(confidence[0], maps[0], strict=True))
+        # One image alone against the batch: float32 maps move by ~5e-5 of their maximum with batch size.
+        torch.testing.assert_close(fused[n, 0], expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_weighted_has_no_per_unit_form_and_needs_one_input_tensor():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    with pytest.raises(ValueError, match="no per-unit form"):
+        LayerADVISE(net, net[0]).attribute(torch.rand(1, 3, 8, 8), target=0, peaks="weighted", attr_dim_summation=False)
+    advise = LayerADVISE(lambda a, b: net(a + b), net[0])
+    with pytest.raises(ValueError, match="peaks='weighted' masks the input"):
+        advise.attribute((torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)), target=0, peaks="weighted")
 
 
 def test_confidence_needs_one_input_tensor():

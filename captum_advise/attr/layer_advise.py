@@ -15,7 +15,7 @@ from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup
-from captum_advise.attr.group_confidence import confidence_choice, group_confidence
+from captum_advise.attr.group_confidence import confidence_choice, confidence_weighted_maps, group_confidence
 from captum_advise.attr.layer_capture import (
     LayerPass,
     check_inputs_device,
@@ -29,7 +29,7 @@ from captum_advise.attr.unit_relevance import unit_relevance
 
 __all__ = ["LayerADVISE"]
 
-PeaksArg = Literal["auto", "all", "confidence"] | int
+PeaksArg = Literal["auto", "all", "confidence", "weighted"] | int
 
 
 @dataclass
@@ -157,6 +157,12 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 :mod:`captum_advise.attr.group_confidence`): one more forward pass per group, a
                 single input tensor only. It uses the model's outputs on the images it builds,
                 never an evaluation's masks or measures.
+                ``"weighted"``: not one group but a fusion, as Score-CAM fuses units: the sum of
+                every kept group's ReLU'd map, min-max normalised, weighted by that group's
+                ``"confidence"`` (same forward passes, same inputs). Non-negative whatever
+                ``relu_attributions`` says; needs ``attr_dim_summation=True`` (the normalisation
+                has no per-unit form). The rule chosen on the design half of this project's
+                honest-ADVISE study (benchmarks/RESULTS.md).
 
         Returns:
             (N, 1, U, V) maps in the activations' dtype ((N, K, U, V) without
@@ -166,12 +172,19 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             RuntimeError: under ``torch.inference_mode()``, where no gradient can be computed.
         """
         _check_peaks(peaks)
+        if peaks == "weighted" and not attr_dim_summation:
+            raise ValueError(
+                "peaks='weighted' fuses normalised group maps: it has no per-unit form; use attr_dim_summation=True"
+            )
         state = self._layer_state(
             inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, peaks != "all"
         )
         weights = grad_cam_weights(state.gradients)
+        if peaks == "weighted":
+            forward = self._masked_forward(inputs, additional_forward_args, peaks)
+            return _confidence_weighted_map(forward, inputs, weights, state).to(state.activations.dtype)
         if peaks == "confidence":
-            forward = self._masked_forward(inputs, additional_forward_args)
+            forward = self._masked_forward(inputs, additional_forward_args, peaks)
             members = _confident_members(forward, inputs, weights, state)
         else:
             members = _group_members(weights, state.relevance, peaks, state.activations)
@@ -286,10 +299,10 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             )
         return layer_pass
 
-    def _masked_forward(self, inputs: Any, additional_forward_args: Any) -> Callable[[Tensor], Tensor]:
+    def _masked_forward(self, inputs: Any, additional_forward_args: Any, peaks: str) -> Callable[[Tensor], Tensor]:
         """The model on masked copies of a single input tensor, in eval mode, with the extra arguments."""
         if not isinstance(inputs, Tensor) and len(inputs) != 1:
-            raise ValueError("peaks='confidence' masks the input as Score-CAM does: it needs one input tensor")
+            raise ValueError(f"peaks={peaks!r} masks the input as Score-CAM does: it needs one input tensor")
         extra_args = tuple(_format_additional_forward_args(additional_forward_args) or ())
 
         def forward(masked: Tensor) -> Tensor:
@@ -334,10 +347,10 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def _check_peaks(peaks: Any) -> None:
-    if peaks in ("auto", "all", "confidence"):
+    if peaks in ("auto", "all", "confidence", "weighted"):
         return
     if isinstance(peaks, bool) or not isinstance(peaks, int) or peaks < 0:
-        raise ValueError(f"peaks must be 'auto', 'all', 'confidence' or a peak count >= 0, got {peaks!r}")
+        raise ValueError(f"peaks must be 'auto', 'all', 'confidence', 'weighted' or a peak count >= 0, got {peaks!r}")
 
 
 def _auto_choice(evidence: Tensor, kept: Tensor) -> Tensor:
@@ -373,11 +386,27 @@ def _group_members(weights: Tensor, relevance: Tensor | None, peaks: PeaksArg, a
     return (relevance == peaks).to(activations.dtype)
 
 
-def _confident_members(forward: Callable[[Tensor], Tensor], inputs: Any, weights: Tensor, state: _LayerState) -> Tensor:
-    """(N, K) 1 for the units of each example's most confident group (:mod:`group_confidence`), 0 elsewhere."""
+def _scored_groups(
+    forward: Callable[[Tensor], Tensor], inputs: Any, weights: Tensor, state: _LayerState
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The peak counts (P,), the groups' ReLU'd maps (N, P, U, V) and their confidences (N, P)."""
     image = inputs if isinstance(inputs, Tensor) else inputs[0]
     peak_values, signed, _, kept, _ = _peak_groups(state.activations, weights, state.relevance)
-    confidence = group_confidence(forward, image, torch.relu(signed), kept, state.targets)
+    maps = torch.relu(signed)
+    return peak_values, maps, group_confidence(forward, image, maps, kept, state.targets)
+
+
+def _confident_members(forward: Callable[[Tensor], Tensor], inputs: Any, weights: Tensor, state: _LayerState) -> Tensor:
+    """(N, K) 1 for the units of each example's most confident group (:mod:`group_confidence`), 0 elsewhere."""
+    peak_values, _, confidence = _scored_groups(forward, inputs, weights, state)
     choice = confidence_choice(confidence).to(peak_values.device)
     chosen = torch.where(choice >= 0, peak_values[choice.clamp(min=0)], -1)
     return (state.relevance == chosen.unsqueeze(1)).to(state.activations.dtype)
+
+
+def _confidence_weighted_map(
+    forward: Callable[[Tensor], Tensor], inputs: Any, weights: Tensor, state: _LayerState
+) -> Tensor:
+    """(N, 1, U, V) the kept groups' normalised maps weighted by their confidences (:mod:`group_confidence`)."""
+    _, maps, confidence = _scored_groups(forward, inputs, weights, state)
+    return confidence_weighted_maps(maps, confidence).unsqueeze(1)

@@ -36,7 +36,8 @@ class AdviseMethod:
         rules: which choices besides ``"auto"`` get their own rows: ``"confidence"`` (the group
             whose Score-CAM-masked input the model is most sure of: method ``advise-confidence``)
             and ``"weighted"`` (every group's normalised map weighted by that confidence:
-            ``advise-weighted``). Each costs one forward pass per group and class.
+            ``advise-weighted``, ``LayerADVISE.attribute(peaks="weighted")``), both by default. Together
+            they cost one forward pass per group for c1, and ``weighted`` one more per group for c2.
     """
 
     name: str = "advise"
@@ -46,7 +47,7 @@ class AdviseMethod:
     n_bandwidths: int = 10
     relu_attributions: bool = True
     upsample: UpsampleMode = "matlab_bicubic"
-    rules: tuple[str, ...] = ("confidence",)
+    rules: tuple[str, ...] = RULES
 
     def explain_batch(
         self, model: nn.Module, layer: nn.Module, inputs: Tensor, first: Tensor, second: Tensor

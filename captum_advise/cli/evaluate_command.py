@@ -86,10 +86,10 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--advise-rules",
         type=_rules,
-        default=("confidence",),
+        default=("confidence", "weighted"),
         help="ADVISE choices reported besides auto and the oracle: confidence (the group whose Score-CAM-masked "
-        "input the model is surest of), weighted (groups weighted by that confidence), or none "
-        "[default: confidence]",
+        "input the model is surest of), weighted (groups weighted by that confidence; peaks='weighted'), or "
+        "none [default: confidence,weighted]",
     )
     parser.add_argument("--value-range", choices=("fixed", "unit"), default="fixed", help="ADVISE [default: fixed]")
     parser.add_argument(
