@@ -78,17 +78,15 @@ def test_weighted_map_is_the_confidence_weighted_sum_of_the_explained_group_maps
         torch.testing.assert_close(fused[n, 0], expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
 
 
-def test_weighted_has_no_per_unit_form_and_needs_one_input_tensor():
+def test_weighted_has_no_per_unit_form():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
     with pytest.raises(ValueError, match="no per-unit form"):
         LayerADVISE(net, net[0]).attribute(torch.rand(1, 3, 8, 8), target=0, peaks="weighted", attr_dim_summation=False)
-    advise = LayerADVISE(lambda a, b: net(a + b), net[0])
-    with pytest.raises(ValueError, match="peaks='weighted' masks the input"):
-        advise.attribute((torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)), target=0, peaks="weighted")
 
 
-def test_confidence_needs_one_input_tensor():
+@pytest.mark.parametrize("peaks", ["confidence", "weighted"])
+def test_score_cam_style_rules_need_one_input_tensor(peaks):
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
     advise = LayerADVISE(lambda a, b: net(a + b), net[0])
-    with pytest.raises(ValueError, match="needs one input tensor"):
-        advise.attribute((torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)), target=0, peaks="confidence")
+    with pytest.raises(ValueError, match=f"peaks='{peaks}' masks the input .* needs one input tensor"):
+        advise.attribute((torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)), target=0, peaks=peaks)
