@@ -6,7 +6,8 @@ times in one process, on real photos and the predicted classes: one forward + ba
 Captum's ``LayerGradCam``, pytorch-grad-cam's ``GradCAM``, ``LayerADVISE.attribute`` (peaks
 "auto"), ``LayerADVISE.explain`` and ``adaptive_kde`` alone on the layer's activations. Each time is
 the median of ``--repeats`` calls after two warm-up calls; ratios are to ``LayerGradCam``. On CUDA
-also the peak GPU memory of each method's call.
+also the peak GPU memory of each method's call, and ``LayerADVISE.attribute`` and ``adaptive_kde``
+again with the experimental ``no-spill`` Triton kernel (``CAPTUM_ADVISE_TRITON_KERNEL``).
 
     TORCH_HOME=../shared/assets/torch-home python benchmarks/bench_attribution.py --device cuda
     python benchmarks/bench_attribution.py --device cpu --batches 1
@@ -28,6 +29,7 @@ from captum_advise import LayerADVISE
 from captum_advise.attr.unit_relevance import flatten_column_major
 from captum_advise.data import labelled_folder
 from captum_advise.density import adaptive_kde
+from captum_advise.density.fused_kernel import KERNEL_VARIABLE
 from captum_advise.models import WeightsUnavailableError, load_model
 
 MODELS = ("mobilenet_v2", "resnet50", "vgg16")
@@ -76,6 +78,23 @@ def layer_activations(model: torch.nn.Module, layer: torch.nn.Module, inputs: to
     return captured[0]
 
 
+def with_kernel(version: str, work: Callable[[], object]) -> Callable[[], object]:
+    """``work`` run with ``CAPTUM_ADVISE_TRITON_KERNEL=version``, the variable restored after."""
+
+    def run() -> object:
+        before = os.environ.get(KERNEL_VARIABLE)
+        os.environ[KERNEL_VARIABLE] = version
+        try:
+            return work()
+        finally:
+            if before is None:
+                del os.environ[KERNEL_VARIABLE]
+            else:
+                os.environ[KERNEL_VARIABLE] = before
+
+    return run
+
+
 def methods(loaded, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Callable[[], object]]:
     from captum.attr import LayerGradCam
     from pytorch_grad_cam import GradCAM
@@ -93,7 +112,7 @@ def methods(loaded, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Ca
         score = model(leaf).gather(1, targets[:, None]).sum()
         torch.autograd.grad(score, leaf)
 
-    return {
+    calls = {
         "forward+backward": forward_backward,
         "Captum LayerGradCam": lambda: grad_cam.attribute(inputs, target=targets),
         "pytorch-grad-cam GradCAM": lambda: library(inputs, targets=library_targets),
@@ -101,6 +120,11 @@ def methods(loaded, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Ca
         "LayerADVISE.explain": lambda: advise.explain(inputs, target=targets),
         f"adaptive_kde ({samples.shape[0]} x {samples.shape[1]})": lambda: adaptive_kde(samples),
     }
+    if inputs.device.type == "cuda":
+        attribute, estimate = calls["LayerADVISE.attribute"], calls[next(reversed(calls))]
+        calls["LayerADVISE.attribute, no-spill kernel"] = with_kernel("no-spill", attribute)
+        calls["adaptive_kde, no-spill kernel"] = with_kernel("no-spill", estimate)
+    return calls
 
 
 def main() -> None:

@@ -3,8 +3,10 @@
 Real activation vectors (every unit of the golden MobileNetV2 file, cut or tiled to the layer's
 size) against one forward + backward pass of torchvision's VGG16 (random weights, batch 1) timed in
 the same process. Prints a table: on the CPU (numba kernel) at batch 1; on a machine with CUDA, the
-same on the GPU for every backend (``triton``: the fused kernel, the default; ``torch``: the
-batched tensor implementation) at batch 1, and the fused kernel at batch 32.
+same on the GPU for every backend (``triton``: the fused kernel, the default, in both versions that
+``CAPTUM_ADVISE_TRITON_KERNEL`` picks; ``torch``: the batched tensor implementation) at batch 1,
+and the fused kernels at batch 32. The experimental ``no-spill`` kernel's rows also say how far
+its result is from the default kernel's (largest density difference, units whose peak counts differ).
 
     python benchmarks/bench_kde.py [--shared ../shared] [--repeats 3] [--no-cpu]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import resource
 import statistics
 import time
@@ -23,6 +26,7 @@ import torch
 import torchvision
 
 from captum_advise.density import adaptive_kde, count_peaks
+from captum_advise.density.fused_kernel import KERNEL_VARIABLE, KERNEL_VERSIONS
 
 LAYERS = [
     ("AlexNet conv5", 256, 169),
@@ -56,13 +60,24 @@ def median_time(repeats: int, work, device: torch.device) -> float:
 
 
 def runs(devices: list[torch.device]):
-    """(device, backend, batch) to time: the default backend everywhere, and on CUDA also the tensor one."""
+    """(device, backend, Triton kernel, batch) to time: the default backend everywhere, and on CUDA
+    both Triton kernels and the tensor backend."""
     for device in devices:
         if device.type == "cpu":
-            yield device, "numba", 1
+            yield device, "numba", "v1", 1
         else:
-            yield from ((device, backend, 1) for backend in ("triton", "torch"))
-            yield device, "triton", 32
+            yield from ((device, "triton", kernel, 1) for kernel in KERNEL_VERSIONS)
+            yield device, "torch", "v1", 1
+            yield from ((device, "triton", kernel, 32) for kernel in KERNEL_VERSIONS)
+
+
+def difference_from_default(result, default) -> str:
+    """Largest density difference and count of units whose peaks differ, against the default kernel."""
+    if default is None:
+        return ""
+    gap = (result.density - default.density).abs().nan_to_num(0.0).max().item()
+    differing = (count_peaks(result.density) != count_peaks(default.density)).sum().item()
+    return f"{gap:.1e}, {differing} units"
 
 
 def vgg_forward_backward(device: torch.device):
@@ -84,24 +99,32 @@ def main() -> None:
     devices = [] if args.no_cpu else [torch.device("cpu")]
     devices += [torch.device("cuda")] if torch.cuda.is_available() else []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; median of {args.repeats} after a warm-up")
-    print("| device | backend | layer | units x values | adaptive_kde ms | VGG16 fwd+bwd ms | ratio | peaks (mean) |")
-    print("|---|---|---|---|---|---|---|---|")
-    baselines = {}
-    for device, backend, batch in runs(devices):
+    print(
+        "| device | backend | layer | units x values | adaptive_kde ms | VGG16 fwd+bwd ms | ratio | peaks (mean) "
+        "| no-spill vs v1: density, peaks |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    baselines, defaults = {}, {}
+    for device, backend, kernel, batch in runs(devices):
         if device not in baselines:
             step = vgg_forward_backward(device)
             step()
             baselines[device] = median_time(args.repeats, step, device)
         baseline = baselines[device]
         label = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+        os.environ[KERNEL_VARIABLE] = kernel
+        shown = f"{backend} ({kernel})" if backend == "triton" else backend
         for name, units, values in LAYERS:
             samples = real_units(args.shared, units * batch, values).to(device)
             result = adaptive_kde(samples, backend=backend)  # warm-up: compilation
             seconds = median_time(args.repeats, lambda s=samples, b=backend: adaptive_kde(s, backend=b), device)
             peaks = count_peaks(result.density).double().mean().item()
+            key = (device, backend, name, batch)
+            compared = difference_from_default(result, defaults.get(key)) if kernel != "v1" else ""
+            defaults.setdefault(key, result)
             print(
-                f"| {label} | {backend} | {name} x {batch} | {units * batch} x {values} | {seconds * 1e3:.1f} | "
-                f"{baseline * 1e3:.1f} | {seconds / baseline:.2f} | {peaks:.2f} |",
+                f"| {label} | {shown} | {name} x {batch} | {units * batch} x {values} | {seconds * 1e3:.1f} | "
+                f"{baseline * 1e3:.1f} | {seconds / baseline:.2f} | {peaks:.2f} | {compared} |",
                 flush=True,
             )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -181,20 +181,14 @@ def test_the_cpu_estimate_leaves_torchs_thread_count_as_it_found_it():
 
 def test_periodic_kernels_equal_the_references_fft_smoothing_kernels():
     """Steps 5-7 on the CPU use Poisson's sum of Gaussians for the FFT kernel ifft(exp(-(2 pi sigma f)^2 / 2))."""
-    from captum_advise.density.local_bandwidths import candidate_widths, fft_lengths, fft_smoothing_matrices
+    from helpers.fft_kernels import assert_kernel_equals_fft, reference_kernel_cases
+
     from captum_advise.density.local_bandwidths_cpu import _periodic_kernels
 
-    for length in (2, 3, 4, 6, 9, 49, 196):
-        dt = 1.0 / (length - 1)
-        widths = candidate_widths(dt, 1.0, 10, device=torch.device("cpu"))
-        matrices = fft_smoothing_matrices(widths, dt, length).numpy()
-        n_fft = fft_lengths(widths[None], torch.tensor([dt]), torch.tensor([length]))[0].numpy()
-        kernels = _periodic_kernels(widths.numpy(), n_fft, dt, length)
-        lag = np.arange(length)[:, None] - np.arange(length)[None, :]
-        for j in range(10):
-            # 1e-14 of the peak: the FFT's own round-off (seen: 1.4e-15 at L = 2).
-            largest = matrices[j].max()
-            np.testing.assert_allclose(kernels[j, length - 1 + lag], matrices[j], rtol=0, atol=1e-14 * largest)
+    for length, dt, widths, n_fft, matrices, lag in reference_kernel_cases():
+        kernels = _periodic_kernels(widths.numpy(), n_fft.numpy(), dt, length)
+        for j in range(len(widths)):
+            assert_kernel_equals_fft(kernels[j, length - 1 + lag.numpy()], matrices[j].numpy())
 
 
 def test_kernel_suffix_sums_equal_direct_sums_of_exps():
@@ -246,3 +240,15 @@ def test_the_compilation_notice_goes_above_a_progress_bar_not_into_its_line(tmp_
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=empty_cache)
     lines = result.stderr.replace("\r", "\n").splitlines()
     assert "captum-advise: compiling the CPU density estimate (once; about 20 s, cached on disk after)" in lines
+
+
+def test_the_triton_kernel_variable_names_a_known_kernel(monkeypatch):
+    from captum_advise.density.fused_kernel import kernel_version
+
+    monkeypatch.delenv("CAPTUM_ADVISE_TRITON_KERNEL", raising=False)
+    assert kernel_version() == "v1"
+    monkeypatch.setenv("CAPTUM_ADVISE_TRITON_KERNEL", "no-spill")
+    assert kernel_version() == "no-spill"
+    monkeypatch.setenv("CAPTUM_ADVISE_TRITON_KERNEL", "v2")
+    with pytest.raises(ValueError, match=r"CAPTUM_ADVISE_TRITON_KERNEL must be one of .*got 'v2'"):
+        kernel_version()

@@ -132,11 +132,14 @@ def _choose_backend(backend: str, device: torch.device, n_bandwidths: int, n_gri
 def _fused_estimate(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.Tensor, n_bandwidths: int, backend: str):
     """Every unit in one compiled call (Triton on CUDA, numba on the CPU), whatever its working-grid length."""
     if backend == "triton":
-        from captum_advise.density.fused_kernel import fused_search as search
+        from captum_advise.density.fused_kernel import fused_search, kernel_version
+
+        version = kernel_version()
+        units = pad_units(samples, grid, grid_cpu, n_bandwidths)
+        yopt, optwp = fused_search(units, version)
     else:
-        search = fused_search_numba
-    units = pad_units(samples, grid, grid_cpu, n_bandwidths)
-    yopt, optwp = search(units)
+        units = pad_units(samples, grid, grid_cpu, n_bandwidths)
+        yopt, optwp = fused_search_numba(units)
     valid = units.lengths >= 2
     density = _interpolate_rows(grid, units.points, units.lengths, yopt)
     bandwidth = _interpolate_rows(grid, units.points, units.lengths, optwp)
@@ -171,7 +174,9 @@ def adaptive_kde(
             synchronisation, for M <= 32 and G <= 1024), the compiled numba kernel on a CPU, and
             the batched tensor implementation otherwise; ``"triton"``, ``"numba"`` or ``"torch"``
             force one (``"triton"`` on a CPU needs ``TRITON_INTERPRET=1``). All give the
-            reference's result to rounding.
+            reference's result to rounding. The environment variable
+            ``CAPTUM_ADVISE_TRITON_KERNEL`` picks the Triton kernel: ``"v1"`` (default) or
+            ``"no-spill"`` (experimental, not yet checked on a GPU; see the README).
 
     Returns:
         :class:`KDEResult` with ``density`` (K, G), ``bandwidth`` (K, G) and ``valid`` (K,).

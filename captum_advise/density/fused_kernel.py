@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import torch
 import triton
@@ -32,12 +33,18 @@ import triton.language as tl
 from captum_advise.density.local_bandwidths import fft_lengths
 from captum_advise.density.padded_units import PaddedUnits
 
-__all__ = ["fused_search"]
+__all__ = ["KERNEL_VARIABLE", "KERNEL_VERSIONS", "fused_search", "kernel_version"]
 
 GOLDEN = (math.sqrt(5) + 1) / 2
 # Read by the kernel from memory, so that no float64 constant is ever rounded through float32.
-# (golden-section weights, sqrt(2 pi), search interval's start, tolerance, tie tolerance, negligible term)
-CONSTANTS = (GOLDEN - 1, 2 - GOLDEN, math.sqrt(2 * math.pi), 1e-12, 1e-5, 1e-12, 1e-18)
+# (golden-section weights, sqrt(2 pi), search interval's start, tolerance, tie tolerance, negligible
+# term, 2 pi; the last is read by the second version only)
+CONSTANTS = (GOLDEN - 1, 2 - GOLDEN, math.sqrt(2 * math.pi), 1e-12, 1e-5, 1e-12, 1e-18, 2 * math.pi)
+# The environment variable that picks the kernel, and its values: "v1" (this module's, the default,
+# checked on an H200) or "no-spill" (:mod:`captum_advise.density.fused_kernel_no_spill`,
+# experimental: checked under the interpreter only, so far).
+KERNEL_VARIABLE = "CAPTUM_ADVISE_TRITON_KERNEL"
+KERNEL_VERSIONS = ("v1", "no-spill")
 # Measured on an H200 (benchmarks/RESULTS.md): more programs or warps than this only wait on each other.
 PROGRAMS_PER_SM = 16
 # Warps per program for grids of up to 64, up to 256 and more points.
@@ -357,10 +364,28 @@ def _constants(device: torch.device) -> torch.Tensor:
     return torch.tensor(CONSTANTS, dtype=torch.float64, device=device)
 
 
-def fused_search(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
+def kernel_version() -> str:
+    """The kernel that ``CAPTUM_ADVISE_TRITON_KERNEL`` picks (``"v1"`` when unset)."""
+    version = os.environ.get(KERNEL_VARIABLE, KERNEL_VERSIONS[0])
+    if version not in KERNEL_VERSIONS:
+        raise ValueError(f"{KERNEL_VARIABLE} must be one of {KERNEL_VERSIONS}, got {version!r}")
+    return version
+
+
+def _kernel_and_options(version: str, block: int) -> tuple:
+    """The search kernel of ``version``, its warps per program and its extra compile-time arguments."""
+    if version == "no-spill":
+        from captum_advise.density import fused_kernel_no_spill as no_spill
+
+        return no_spill.search_kernel, no_spill.warps(block), {"chunk": no_spill.ROW_CHUNK}
+    return _search_kernel, _warps(block), {}
+
+
+def fused_search(units: PaddedUnits, version: str = "v1") -> tuple[torch.Tensor, torch.Tensor]:
     """Steps 5-9 for every unit of :class:`PaddedUnits`; returns (K, G) ``yopt`` and ``optwp``.
 
-    Entries after a unit's length, and the rows of failed units (length 0), are NaN.
+    ``version`` is one of :data:`KERNEL_VERSIONS`. Entries after a unit's length, and the rows of
+    failed units (length 0), are NaN.
     """
     n_units, n_grid = units.y_hist.shape
     n_widths = units.widths.shape[1]
@@ -373,8 +398,9 @@ def fused_search(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
     yopt = torch.full((n_units, n_grid), math.nan, dtype=torch.float64, device=device)
     optwp = torch.full_like(yopt, math.nan)
     constants = _constants(device)
+    kernel, num_warps, extra = _kernel_and_options(version, block)
     if n_units:
-        _search_kernel[(programs,)](
+        kernel[(programs,)](
             units.y_hist,
             units.points,
             units.widths.contiguous(),
@@ -391,6 +417,7 @@ def fused_search(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
             m_block=rows,
             t_block=table_rows,
             block=block,
-            num_warps=_warps(block),
+            num_warps=num_warps,
+            **extra,
         )
     return yopt, optwp
