@@ -21,7 +21,11 @@ points; ``tests/test_fused_kernel_compiles.py``):
 
 It has passed the golden cases under ``TRITON_INTERPRET=1`` but has not yet run on a GPU, where
 only the CUDA golden test can check it (the interpreter does not see GPU concurrency). Hence it is
-chosen only by ``CAPTUM_ADVISE_TRITON_KERNEL=no-spill`` (see :func:`fused_search`).
+chosen only by ``CAPTUM_ADVISE_TRITON_KERNEL=no-spill`` (see
+:func:`captum_advise.density.fused_kernel.fused_search`). The parts it has in common with the first
+version (the Nadaraya-Watson step and normalisation in ``_cost``, the kernel's prologue) are copied,
+not shared, so that the default kernel stays exactly the code that passed the CUDA golden test;
+one of the two kernels goes once this one has run on a GPU.
 """
 
 from __future__ import annotations
