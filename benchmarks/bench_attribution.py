@@ -107,6 +107,9 @@ def methods(loaded, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Ca
     library_targets = [ClassifierOutputTarget(int(t)) for t in targets.tolist()]
     samples = flatten_column_major(layer_activations(model, layer, inputs))
 
+    def estimate():
+        return adaptive_kde(samples)
+
     def forward_backward():
         leaf = inputs.detach().requires_grad_(True)
         score = model(leaf).gather(1, targets[:, None]).sum()
@@ -118,11 +121,10 @@ def methods(loaded, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Ca
         "pytorch-grad-cam GradCAM": lambda: library(inputs, targets=library_targets),
         "LayerADVISE.attribute": lambda: advise.attribute(inputs, target=targets),
         "LayerADVISE.explain": lambda: advise.explain(inputs, target=targets),
-        f"adaptive_kde ({samples.shape[0]} x {samples.shape[1]})": lambda: adaptive_kde(samples),
+        f"adaptive_kde ({samples.shape[0]} x {samples.shape[1]})": estimate,
     }
     if inputs.device.type == "cuda":
-        attribute, estimate = calls["LayerADVISE.attribute"], calls[next(reversed(calls))]
-        calls["LayerADVISE.attribute, no-spill kernel"] = with_kernel("no-spill", attribute)
+        calls["LayerADVISE.attribute, no-spill kernel"] = with_kernel("no-spill", calls["LayerADVISE.attribute"])
         calls["adaptive_kde, no-spill kernel"] = with_kernel("no-spill", estimate)
     return calls
 

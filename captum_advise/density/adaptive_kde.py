@@ -6,6 +6,7 @@ the ADVISE authors' code runs it, quirks included, and batched over units.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Literal, NamedTuple
@@ -134,12 +135,11 @@ def _fused_estimate(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.T
     if backend == "triton":
         from captum_advise.density.fused_kernel import fused_search, kernel_version
 
-        version = kernel_version()
-        units = pad_units(samples, grid, grid_cpu, n_bandwidths)
-        yopt, optwp = fused_search(units, version)
+        search = functools.partial(fused_search, version=kernel_version())
     else:
-        units = pad_units(samples, grid, grid_cpu, n_bandwidths)
-        yopt, optwp = fused_search_numba(units)
+        search = fused_search_numba
+    units = pad_units(samples, grid, grid_cpu, n_bandwidths)
+    yopt, optwp = search(units)
     valid = units.lengths >= 2
     density = _interpolate_rows(grid, units.points, units.lengths, yopt)
     bandwidth = _interpolate_rows(grid, units.points, units.lengths, optwp)
