@@ -3,11 +3,12 @@
 For each model (MobileNetV2 with its ImageNet weights when the torch cache has them; ResNet50 and
 VGG16 with random weights, which cost the same as trained ones but explain nothing) and batch size,
 times in one process, on real photos and the predicted classes: one forward + backward pass,
-Captum's ``LayerGradCam``, pytorch-grad-cam's ``GradCAM``, ``LayerADVISE.attribute`` (peaks
-"auto"), ``LayerADVISE.explain`` and ``adaptive_kde`` alone on the layer's activations. Each time is
-the median of ``--repeats`` calls after two warm-up calls; ratios are to ``LayerGradCam``. On CUDA
-also the peak GPU memory of each method's call, and ``LayerADVISE.attribute`` and ``adaptive_kde``
-again with the experimental ``no-spill`` Triton kernel (``CAPTUM_ADVISE_TRITON_KERNEL``).
+Captum's ``LayerGradCam``, pytorch-grad-cam's ``GradCAM`` (as ``LayerGradCamLib``, the project's
+binding: the library's map at the layer's resolution), ``LayerADVISE.attribute`` (peaks "auto"),
+``LayerADVISE.explain`` and ``adaptive_kde`` alone on the layer's activations. Each time is the
+median of ``--repeats`` calls after two warm-up calls; ratios are to ``LayerGradCam``. On CUDA also
+the peak GPU memory of each method's call, and ``LayerADVISE.attribute`` and ``adaptive_kde`` again
+with the experimental Triton kernel (``density_backend`` / ``backend="triton-no-spill"``).
 
     TORCH_HOME=../shared/assets/torch-home python benchmarks/bench_attribution.py --device cuda
     python benchmarks/bench_attribution.py --device cpu --batches 1
@@ -29,7 +30,6 @@ from captum_advise import LayerADVISE
 from captum_advise.attr.unit_relevance import flatten_column_major
 from captum_advise.data import labelled_folder
 from captum_advise.density import adaptive_kde
-from captum_advise.density.fused_kernel import KERNEL_VARIABLE
 from captum_advise.models import WeightsUnavailableError, load_model
 
 MODELS = ("mobilenet_v2", "resnet50", "vgg16")
@@ -78,37 +78,17 @@ def layer_activations(model: torch.nn.Module, layer: torch.nn.Module, inputs: to
     return captured[0]
 
 
-def with_kernel(version: str, work: Callable[[], object]) -> Callable[[], object]:
-    """``work`` run with ``CAPTUM_ADVISE_TRITON_KERNEL=version``, the variable restored after."""
-
-    def run() -> object:
-        before = os.environ.get(KERNEL_VARIABLE)
-        os.environ[KERNEL_VARIABLE] = version
-        try:
-            return work()
-        finally:
-            if before is None:
-                del os.environ[KERNEL_VARIABLE]
-            else:
-                os.environ[KERNEL_VARIABLE] = before
-
-    return run
-
-
 def methods(loaded, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Callable[[], object]]:
     from captum.attr import LayerGradCam
-    from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from captum_advise.baselines import LayerGradCamLib
 
     model, layer = loaded.model, loaded.layer()
     grad_cam = LayerGradCam(model, layer)
     advise = LayerADVISE(model, layer)
-    library = GradCAM(model, [layer])
-    library_targets = [ClassifierOutputTarget(int(t)) for t in targets.tolist()]
+    no_spill = LayerADVISE(model, layer, density_backend="triton-no-spill")
+    library = LayerGradCamLib(model, layer)
     samples = flatten_column_major(layer_activations(model, layer, inputs))
-
-    def estimate():
-        return adaptive_kde(samples)
 
     def forward_backward():
         leaf = inputs.detach().requires_grad_(True)
@@ -118,14 +98,14 @@ def methods(loaded, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Ca
     calls = {
         "forward+backward": forward_backward,
         "Captum LayerGradCam": lambda: grad_cam.attribute(inputs, target=targets),
-        "pytorch-grad-cam GradCAM": lambda: library(inputs, targets=library_targets),
+        "pytorch-grad-cam GradCAM (LayerGradCamLib)": lambda: library.attribute(inputs, target=targets),
         "LayerADVISE.attribute": lambda: advise.attribute(inputs, target=targets),
         "LayerADVISE.explain": lambda: advise.explain(inputs, target=targets),
-        f"adaptive_kde ({samples.shape[0]} x {samples.shape[1]})": estimate,
+        f"adaptive_kde ({samples.shape[0]} x {samples.shape[1]})": lambda: adaptive_kde(samples),
     }
     if inputs.device.type == "cuda":
-        calls["LayerADVISE.attribute, no-spill kernel"] = with_kernel("no-spill", calls["LayerADVISE.attribute"])
-        calls["adaptive_kde, no-spill kernel"] = with_kernel("no-spill", estimate)
+        calls["LayerADVISE.attribute, triton-no-spill"] = lambda: no_spill.attribute(inputs, target=targets)
+        calls["adaptive_kde, triton-no-spill"] = lambda: adaptive_kde(samples, backend="triton-no-spill")
     return calls
 
 

@@ -3,10 +3,10 @@
 Real activation vectors (every unit of the golden MobileNetV2 file, cut or tiled to the layer's
 size) against one forward + backward pass of torchvision's VGG16 (random weights, batch 1) timed in
 the same process. Prints a table: on the CPU (numba kernel) at batch 1; on a machine with CUDA, the
-same on the GPU for every backend (``triton``: the fused kernel, the default, in both versions that
-``CAPTUM_ADVISE_TRITON_KERNEL`` picks; ``torch``: the batched tensor implementation) at batch 1,
-and the fused kernels at batch 32. The experimental ``no-spill`` kernel's rows also say how far
-its result is from the default kernel's (largest density difference, units whose peak counts differ).
+same on the GPU for every backend (``triton``: the fused kernel, the default; ``triton-no-spill``:
+the experimental second kernel; ``torch``: the batched tensor implementation) at batch 1, and the
+fused kernels at batch 32. The ``triton-no-spill`` rows also say how far its result is from the
+default kernel's (largest density difference, units whose peak counts differ).
 
     python benchmarks/bench_kde.py [--shared ../shared] [--repeats 3] [--no-cpu]
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import resource
 import statistics
 import time
@@ -26,7 +25,8 @@ import torch
 import torchvision
 
 from captum_advise.density import adaptive_kde, count_peaks
-from captum_advise.density.fused_kernel import KERNEL_VARIABLE, KERNEL_VERSIONS
+
+FUSED = ("triton", "triton-no-spill")
 
 LAYERS = [
     ("AlexNet conv5", 256, 169),
@@ -60,15 +60,15 @@ def median_time(repeats: int, work, device: torch.device) -> float:
 
 
 def runs(devices: list[torch.device]):
-    """(device, backend, Triton kernel, batch) to time: the default backend everywhere, and on CUDA
-    both Triton kernels and the tensor backend."""
+    """(device, backend, batch) to time: the default backend everywhere, and on CUDA both Triton
+    kernels and the tensor backend."""
     for device in devices:
         if device.type == "cpu":
-            yield device, "numba", "v1", 1
+            yield device, "numba", 1
         else:
-            yield from ((device, "triton", kernel, 1) for kernel in KERNEL_VERSIONS)
-            yield device, "torch", "v1", 1
-            yield from ((device, "triton", kernel, 32) for kernel in KERNEL_VERSIONS)
+            yield from ((device, backend, 1) for backend in FUSED)
+            yield device, "torch", 1
+            yield from ((device, backend, 32) for backend in FUSED)
 
 
 def difference_from_default(result, default) -> str:
@@ -101,29 +101,28 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; median of {args.repeats} after a warm-up")
     print(
         "| device | backend | layer | units x values | adaptive_kde ms | VGG16 fwd+bwd ms | ratio | peaks (mean) "
-        "| no-spill vs v1: density, peaks |"
+        "| triton-no-spill vs triton: density, peaks |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     baselines, defaults = {}, {}
-    for device, backend, kernel, batch in runs(devices):
+    for device, backend, batch in runs(devices):
         if device not in baselines:
             step = vgg_forward_backward(device)
             step()
             baselines[device] = median_time(args.repeats, step, device)
         baseline = baselines[device]
         label = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-        os.environ[KERNEL_VARIABLE] = kernel
-        shown = f"{backend} ({kernel})" if backend == "triton" else backend
         for name, units, values in LAYERS:
             samples = real_units(args.shared, units * batch, values).to(device)
             result = adaptive_kde(samples, backend=backend)  # warm-up: compilation
             seconds = median_time(args.repeats, lambda s=samples, b=backend: adaptive_kde(s, backend=b), device)
             peaks = count_peaks(result.density).double().mean().item()
-            key = (device, backend, name, batch)
-            compared = difference_from_default(result, defaults.get(key)) if kernel != "v1" else ""
-            defaults.setdefault(key, result)
+            key = (device, name, batch)
+            compared = difference_from_default(result, defaults.get(key)) if backend == "triton-no-spill" else ""
+            if backend == "triton":
+                defaults[key] = result
             print(
-                f"| {label} | {shown} | {name} x {batch} | {units * batch} x {values} | {seconds * 1e3:.1f} | "
+                f"| {label} | {backend} | {name} x {batch} | {units * batch} x {values} | {seconds * 1e3:.1f} | "
                 f"{baseline * 1e3:.1f} | {seconds / baseline:.2f} | {peaks:.2f} | {compared} |",
                 flush=True,
             )

@@ -35,7 +35,7 @@ from captum_advise.evaluation.summary import (
     summary_table,
 )
 from captum_advise.models import load_model
-from captum_advise.output_files import atomic_write_text
+from captum_advise.runs.output_files import atomic_write_text
 
 FAST = ("advise", "gradcam", "gradcampp", "layercam")
 SLOW = ("scorecam", "lime")

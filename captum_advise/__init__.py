@@ -40,12 +40,11 @@ _SUBPACKAGES = {
     "evaluation",
     "experiments",
     "figures",
-    "imresize",
+    "matlab",
     "metrics",
     "models",
-    "output_files",
     "pipeline",
-    "run_info",
+    "runs",
 }
 
 

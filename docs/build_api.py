@@ -15,7 +15,7 @@ from pathlib import Path
 PACKAGES = [
     "captum_advise.attr",
     "captum_advise.density",
-    "captum_advise.imresize",
+    "captum_advise.matlab",
     "captum_advise.models",
     "captum_advise.data",
     "captum_advise.pipeline",
@@ -24,8 +24,8 @@ PACKAGES = [
     "captum_advise.metrics",
     "captum_advise.evaluation",
     "captum_advise.experiments",
-    "captum_advise.output_files",
-    "captum_advise.ranks",
+    "captum_advise.runs.output_files",
+    "captum_advise.runs.ranks",
 ]
 API = Path(__file__).resolve().parent / "api"
 

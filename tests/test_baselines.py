@@ -19,7 +19,7 @@ from captum_advise.baselines import (
     superpixels,
     top_superpixel_mask,
 )
-from captum_advise.imresize import upsample_maps
+from captum_advise.matlab import upsample_maps
 
 
 @pytest.mark.parametrize("name", sorted(CAM_CLASSES))
@@ -57,9 +57,9 @@ def test_library_maps_are_normalised_at_the_layer_then_upsampled_with_matlabs_bi
 
 def test_grad_cam_library_checks_the_target_count_and_releases_hooks_on_error():
     net, images = tiny_cnn(), tiny_images()
-    with pytest.raises(ValueError, match="2 targets for 3 images"):
+    with pytest.raises(ValueError, match="target has 2 entries but the inputs hold 3 examples"):
         GradCamLibraryMethod("gradcam")(net, net[1], images, torch.tensor([0, 1]))
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError, match=r"target class indices must lie in \[0, 4\], got \[0, 1, 99\]"):
         GradCamLibraryMethod("gradcam")(net, net[1], images, torch.tensor([0, 1, 99]))
     assert all(len(m._forward_hooks) == 0 for m in net.modules())
     with pytest.raises(ValueError, match="unknown pytorch-grad-cam method"):

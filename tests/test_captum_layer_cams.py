@@ -9,11 +9,17 @@ from captum.attr import LayerAttribution
 from captum.metrics import infidelity, sensitivity_max
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM
 from pytorch_grad_cam.utils.image import scale_cam_image
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
 from torch import nn
 
-from captum_advise.attr import for_captum_metrics
-from captum_advise.baselines import LayerGradCamLib, LayerGradCamPlusPlus, LayerLayerCam, LayerScoreCam
+from captum_advise.attr import for_captum_metrics, normalize_and_resize
+from captum_advise.baselines import (
+    GradCamLibraryMethod,
+    LayerGradCamLib,
+    LayerGradCamPlusPlus,
+    LayerLayerCam,
+    LayerScoreCam,
+)
 
 WRAPPERS = {
     LayerGradCamLib: GradCAM,
@@ -59,6 +65,32 @@ def test_each_wrapper_gives_the_librarys_map(wrapper):
     # Without the ReLU (Captum's default) the negative evidence stays, and the positive part is the same.
     signed = wrapper(net, net[1]).attribute(x, target=targets)
     torch.testing.assert_close(torch.relu(signed), maps)
+
+
+@pytest.mark.parametrize("wrapper", list(WRAPPERS), ids=lambda w: w.__name__)
+def test_score_softmax_explains_the_probability_as_the_library_does(wrapper):
+    net, x, targets = small_cnn(), images(), [0, 3, 1]
+    maps = wrapper(net, net[1], score="softmax").attribute(x, target=targets, relu_attributions=True)
+    with WRAPPERS[wrapper](model=net, target_layers=[net[1]]) as cam:
+        expected = cam(input_tensor=x, targets=[ClassifierOutputSoftmaxTarget(c) for c in targets])
+    np.testing.assert_allclose(library_output(maps, (16, 16)), expected, atol=1e-6)
+    logits = wrapper(net, net[1]).attribute(x, target=targets, relu_attributions=True)
+    assert (maps - logits).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("name", ["gradcam", "gradcampp", "scorecam", "layercam"])
+def test_the_evaluators_method_is_the_captum_attribution_normalised_and_upsampled(name):
+    net, x, targets = small_cnn(), images(), torch.tensor([0, 3, 1])
+    wrapper = next(w for w in WRAPPERS if w.method == name)
+    at_layer = wrapper(net, net[1], score="softmax").attribute(x, target=targets, relu_attributions=True)
+    expected = normalize_and_resize(at_layer[:, 0], (16, 16), "matlab_bicubic")
+    torch.testing.assert_close(GradCamLibraryMethod(name)(net, net[1], x, targets), expected, rtol=0, atol=0)
+
+
+def test_a_bad_score_is_a_one_line_error():
+    net = small_cnn()
+    with pytest.raises(ValueError, match=r"score must be one of \('softmax', 'logit'\), got 'probability'"):
+        LayerGradCamLib(net, net[1], score="probability")
 
 
 @pytest.mark.parametrize("wrapper", [LayerGradCamPlusPlus, LayerLayerCam], ids=lambda w: w.__name__)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -183,7 +185,7 @@ def test_periodic_kernels_equal_the_references_fft_smoothing_kernels():
     """Steps 5-7 on the CPU use Poisson's sum of Gaussians for the FFT kernel ifft(exp(-(2 pi sigma f)^2 / 2))."""
     from helpers.fft_kernels import assert_kernel_equals_fft, reference_kernel_cases
 
-    from captum_advise.density.local_bandwidths_cpu import _periodic_kernels
+    from captum_advise.density.backends.numba_backend import _periodic_kernels
 
     for length, dt, widths, n_fft, matrices, lag in reference_kernel_cases():
         kernels = _periodic_kernels(widths.numpy(), n_fft.numpy(), dt, length)
@@ -192,7 +194,8 @@ def test_periodic_kernels_equal_the_references_fft_smoothing_kernels():
 
 
 def test_kernel_suffix_sums_equal_direct_sums_of_exps():
-    from captum_advise.density.stiffness_search_cpu import SQRT_2PI, _kernel_suffix_sums
+    from captum_advise.density.backends.numba_backend import _kernel_suffix_sums
+    from captum_advise.density.constants import SQRT_2PI
 
     dt = 1.0 / 195
     for width in (5 * dt, 0.03, 0.4, 40.0, 1e-4):  # the last underflows after a few lags
@@ -207,13 +210,12 @@ def test_kernel_suffix_sums_equal_direct_sums_of_exps():
 
 def test_the_command_line_says_when_the_cpu_kernel_is_compiled(tmp_path):
     """The first use after installation compiles for ~20 s with nothing else moving: one line says so."""
-    import os
     import subprocess
     import sys
 
     code = (
         "from captum_advise.cli.main import show_library_messages\n"
-        "from captum_advise.density.stiffness_search_cpu import _say_if_compiling\n"
+        "from captum_advise.density.backends.numba_backend import _say_if_compiling\n"
         "show_library_messages(); _say_if_compiling()"
     )
     empty_cache = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -223,7 +225,6 @@ def test_the_command_line_says_when_the_cpu_kernel_is_compiled(tmp_path):
 
 
 def test_the_compilation_notice_goes_above_a_progress_bar_not_into_its_line(tmp_path):
-    import os
     import subprocess
     import sys
 
@@ -231,7 +232,7 @@ def test_the_compilation_notice_goes_above_a_progress_bar_not_into_its_line(tmp_
         "import sys\n"
         "from tqdm import tqdm\n"
         "from captum_advise.cli.main import show_library_messages\n"
-        "from captum_advise.density.stiffness_search_cpu import _say_if_compiling\n"
+        "from captum_advise.density.backends.numba_backend import _say_if_compiling\n"
         "show_library_messages()\n"
         "bar = tqdm(total=2, desc='explain', file=sys.stderr, ascii=True)\n"
         "_say_if_compiling(); bar.update(2); bar.close()"
@@ -242,13 +243,25 @@ def test_the_compilation_notice_goes_above_a_progress_bar_not_into_its_line(tmp_
     assert "captum-advise: compiling the CPU density estimate (once; about 20 s, cached on disk after)" in lines
 
 
-def test_the_triton_kernel_variable_names_a_known_kernel(monkeypatch):
-    from captum_advise.density.fused_kernel import kernel_version
+def test_a_backend_is_named_by_the_backend_argument_alone():
+    samples = torch.rand(3, 49, dtype=torch.float64)
+    with pytest.raises(
+        ValueError, match=r"backend must be one of \('auto', 'triton', 'triton-no-spill', 'numba', 'torch'\)"
+    ):
+        adaptive_kde(samples, backend="triton-v2")
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        with pytest.raises(ValueError, match=r"backend='triton-no-spill' needs samples on a CUDA device"):
+            adaptive_kde(samples, backend="triton-no-spill")
 
-    monkeypatch.delenv("CAPTUM_ADVISE_TRITON_KERNEL", raising=False)
-    assert kernel_version() == "v1"
-    monkeypatch.setenv("CAPTUM_ADVISE_TRITON_KERNEL", "no-spill")
-    assert kernel_version() == "no-spill"
-    monkeypatch.setenv("CAPTUM_ADVISE_TRITON_KERNEL", "v2")
-    with pytest.raises(ValueError, match=r"CAPTUM_ADVISE_TRITON_KERNEL must be one of .*got 'v2'"):
-        kernel_version()
+
+def test_the_tensor_and_compiled_backends_agree_on_the_same_padded_units(real_units):
+    from captum_advise.density.backends import numba_backend, torch_backend
+    from captum_advise.density.padded_units import pad_units
+    from captum_advise.matlab import linspace
+
+    grid = linspace(0.0, 1.0, real_units.shape[1], device=torch.device("cpu"))
+    units = pad_units(real_units, grid, grid, 10)
+    compiled, tensor = numba_backend.search(units), torch_backend.search(units)
+    # The compiled balloon sum stops at terms of 1e-18: densities agree to that, not relatively.
+    for left, right in zip(compiled, tensor, strict=True):
+        torch.testing.assert_close(left, right, rtol=1e-10, atol=1e-15, equal_nan=True)

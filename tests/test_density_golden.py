@@ -71,31 +71,37 @@ def test_mobilenet_units_match_reference(golden_mobilenet, device):
     _check_cases(golden_mobilenet, device)
 
 
-# The Triton kernels by CAPTUM_ADVISE_TRITON_KERNEL, and the tensor path.
-CUDA_PATHS = [("triton", "v1"), ("triton", "no-spill"), ("torch", "v1")]
-
-
-@pytest.mark.parametrize(("backend", "kernel"), CUDA_PATHS)
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["triton", "triton-no-spill", "torch"])
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only; the interpreter test runs the kernel on CPU")
-def test_every_cuda_backend_matches_reference(golden_synthetic, golden_mobilenet, backend, kernel, monkeypatch):
+def test_every_cuda_backend_matches_reference(golden_synthetic, golden_mobilenet, backend):
     # backend="auto" gives M > 32 to the tensor path; the interpreter test covers the kernel there.
-    monkeypatch.setenv("CAPTUM_ADVISE_TRITON_KERNEL", kernel)
     cases = [c for c in golden_synthetic + golden_mobilenet if backend == "torch" or c["M"] <= 32]
     _check_cases(cases, "cuda", backend)
 
 
-def interpreter_subset(synthetic: list[dict], mobilenet: list[dict], kernel: str = "v1") -> list[dict]:
-    """Golden cases for a Triton kernel under the interpreter (1-7 s each for ``v1``): every 9-value
+@pytest.mark.shared
+def test_the_stored_subset_is_the_shared_golden_cases_unchanged():
+    from conftest import SUBSET_KEYS, load_golden, load_golden_subset
+
+    subset = load_golden_subset()
+    for name, key in SUBSET_KEYS.items():
+        full = {case["id"]: case for case in load_golden(name)}
+        assert subset[key] and all(full[case["id"]] == case for case in subset[key]), name
+
+
+def interpreter_subset(synthetic: list[dict], mobilenet: list[dict], backend: str = "triton") -> list[dict]:
+    """Golden cases for a Triton kernel under the interpreter (1-7 s each for ``triton``): every 9-value
     case (both M; dead, constant, all outside, coarse grids), 49-value coarse grids and spikes, and a
     batch of real units (more units than the interpreter's programs, so that a program runs several).
 
-    The ``no-spill`` kernel gets the cases with M = 10 only: it takes the candidate widths two at a
-    time, so M = 80 costs it 40 passes per window and about 5 of its 8 minutes here under the
-    interpreter. It passed the M = 80 cases too (benchmarks/RESULTS.md); ``v1`` keeps them in CI."""
+    The ``triton-no-spill`` kernel gets the cases with M = 10 only: it takes the candidate widths
+    two at a time, so M = 80 costs it 40 passes per window and about 5 of its 8 minutes here under
+    the interpreter. It passed the M = 80 cases too (benchmarks/RESULTS.md); ``triton`` keeps them."""
     short = [c for c in synthetic if len(c["tin"]) == 9]
     edges = [c for c in synthetic if len(c["tin"]) == 49 and c["kind"] in ("quantized", "sparse_spikes")]
     cases = short + edges + mobilenet[:: len(mobilenet) // 4][:4]
-    return [c for c in cases if kernel == "v1" or c["M"] <= 10]
+    return [c for c in cases if backend == "triton" or c["M"] <= 10]
 
 
 INTERPRETER_SCRIPT = """
@@ -103,12 +109,12 @@ import sys
 sys.path.insert(0, {tests!r})
 from conftest import load_golden
 import test_density_golden as golden
-if {kernel!r} == "no-spill":
+if {backend!r} == "triton-no-spill":
     golden.check_triton_smoothing_kernels()
 cases = golden.interpreter_subset(
-    load_golden("kernel_synthetic.json.gz"), load_golden("kernel_mobilenet_v2.json.gz"), {kernel!r}
+    load_golden("kernel_synthetic.json.gz"), load_golden("kernel_mobilenet_v2.json.gz"), {backend!r}
 )
-golden._check_cases(cases, "cpu", "triton")
+golden._check_cases(cases, "cpu", {backend!r})
 print("checked", len(cases))
 """
 
@@ -119,26 +125,29 @@ def check_triton_smoothing_kernels() -> None:
     from helpers.fft_kernels import assert_kernel_equals_fft, reference_kernel_cases
     from helpers.triton_probes import smoothing_kernels_probe
 
-    from captum_advise.density.fused_kernel import _constants
+    from captum_advise.density.backends.triton_backend import constants as kernel_constants
 
     for length, dt, widths, n_fft, matrices, lag in reference_kernel_cases():
         block = max(16, 1 << (length - 1).bit_length())
         rows = torch.zeros(len(widths), block, dtype=torch.float64)
         dt_tensor = torch.tensor([dt], dtype=torch.float64)
-        constants = _constants(torch.device("cpu"))
+        constants = kernel_constants(torch.device("cpu"))
         smoothing_kernels_probe[(1,)](widths, n_fft, dt_tensor, constants, rows, len(widths), block=block)
         for j in range(len(widths)):
             assert_kernel_equals_fft(rows[j, lag.abs()].numpy(), matrices[j].numpy())
 
 
-@pytest.mark.parametrize("kernel", ["v1", "no-spill"])
-def test_triton_kernel_matches_reference_under_the_interpreter(kernel):
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["triton", "triton-no-spill"])
+def test_triton_kernel_matches_reference_under_the_interpreter(backend):
+    pytest.importorskip("triton", reason="Triton is not installed (a CPU-only torch)")
     # TRITON_INTERPRET is read when a kernel is defined: the check needs a fresh interpreter.
-    script = INTERPRETER_SCRIPT.format(tests=str(Path(__file__).parent), kernel=kernel)
-    env = {**os.environ, "TRITON_INTERPRET": "1", "CAPTUM_ADVISE_TRITON_KERNEL": kernel}
+    script = INTERPRETER_SCRIPT.format(tests=str(Path(__file__).parent), backend=backend)
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.split()[-2:] == ["checked", str(len(interpreter_subset(*_golden_files(), kernel)))], done.stdout
+    expected = len(interpreter_subset(*_golden_files(), backend))
+    assert done.stdout.split()[-2:] == ["checked", str(expected)], done.stdout
 
 
 def _golden_files() -> tuple[list[dict], list[dict]]:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,7 +23,7 @@ def test_readme_starts_with_the_two_commands():
     readme = (ROOT / "README.md").read_text().splitlines()
     commands = [line for line in readme[:20] if line.startswith(".venv/bin/") or line.startswith("python3 -m venv")]
     assert commands[0].startswith("python3 -m venv .venv") and "captum-advise demo" in commands[0]
-    assert commands[1] == ".venv/bin/python -m pytest -q"
+    assert commands[1] == '.venv/bin/python -m pytest -q -m "not slow"'
 
 
 def _python_blocks(text: str) -> list[str]:
@@ -37,6 +39,7 @@ def _python_blocks(text: str) -> list[str]:
     return blocks
 
 
+@pytest.mark.shared
 def test_every_readme_python_block_runs_as_pasted(tmp_path):
     from conftest import SHARED
 

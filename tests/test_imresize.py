@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from captum_advise.attr import normalize_and_resize
-from captum_advise.imresize import cubic, imresize, resize_weights, upsample_maps
+from captum_advise.matlab import cubic, imresize, resize_weights, upsample_maps
 from captum_advise.models import ImagePreprocessor
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from captum_advise import LayerADVISE, adaptive_kde, count_peaks
 from captum_advise.attr import flatten_column_major, for_captum_metrics, unit_relevance
-from captum_advise.imresize import resize_weights
+from captum_advise.matlab import resize_weights
 
 
 def tiny_cnn() -> nn.Sequential:

@@ -68,6 +68,7 @@ def test_reference_layers_are_the_ones_the_spec_names():
     assert isinstance(vgg.model.features[29], torch.nn.ReLU)
 
 
+@pytest.mark.shared
 def test_pretrained_mobilenet_from_the_offline_cache_and_from_a_state_dict_file(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(TORCH_HOME))
     cached = load_model("mobilenet_v2", "IMAGENET1K_V1", download=False)
@@ -98,6 +99,7 @@ def test_model_errors_are_clear(monkeypatch, tmp_path):
         resolve_layer(torchvision.models.mobilenet_v2(), "features.99")
 
 
+@pytest.mark.shared
 def test_preprocessing_matches_torchvision_transforms():
     image = read_image(SAMPLES / "001_n01443537_goldfish.JPEG")
     ours = PRESETS["mobilenet_v2"].preprocessor([image])
@@ -106,6 +108,7 @@ def test_preprocessing_matches_torchvision_transforms():
     torch.testing.assert_close(ours[0], theirs, rtol=0, atol=0.5 / 255 / 0.224 + 1e-6)
 
 
+@pytest.mark.shared
 def test_labelled_and_unlabelled_folders_and_embedded_photos(tmp_path):
     records = labelled_folder(SAMPLES)
     assert len(records) == 800
@@ -196,6 +199,7 @@ def test_explain_peaks_option_keeps_the_chosen_group(monkeypatch, tmp_path, caps
     assert "--peaks wants 'every', 'auto', 'confidence' or a peak count" in capsys.readouterr().err
 
 
+@pytest.mark.shared
 def test_random_weights_are_flagged(tmp_path):
     photo = SAMPLES / "001_n01443537_goldfish.JPEG"
     assert main(["explain", str(photo), "--model", "alexnet", "--weights", "none", "--out", str(tmp_path)]) == 0
@@ -203,6 +207,7 @@ def test_random_weights_are_flagged(tmp_path):
     assert record["random_weights"] is True and record["weights"] == "none"
 
 
+@pytest.mark.shared
 def test_command_line_errors_are_one_line_and_non_zero(monkeypatch, tmp_path, capsys):
     photo = str(SAMPLES / "001_n01443537_goldfish.JPEG")
     out = ["--out", str(tmp_path / "out")]
@@ -287,7 +292,7 @@ def test_cli_choices_are_the_library_names():
     from captum_advise.baselines import METHOD_NAMES
     from captum_advise.data import PAPER_DENSITIES
     from captum_advise.experiments import ROBUSTNESS_METHODS, SANITY_METHODS
-    from captum_advise.imresize import UPSAMPLE_MODES
+    from captum_advise.matlab import UPSAMPLE_MODES
     from captum_advise.models import GEOMETRIES
 
     assert tuple(sorted(PRESETS)) == choices.PRESET_NAMES

@@ -18,7 +18,7 @@ from captum_advise.cli.explain_command import output_stems
 from captum_advise.data import ImageReadError, ImageRecord, labelled_folder, read_image, to_rgb
 from captum_advise.evaluation import EvaluationConfig, read_records, run_evaluation, summary_rows
 from captum_advise.evaluation.records import append_records
-from captum_advise.output_files import OutputFolderError, atomic_write, atomic_write_text, locked_output
+from captum_advise.runs.output_files import OutputFolderError, atomic_write, atomic_write_text, locked_output
 from conftest import SHARED
 
 SAMPLES = SHARED / "assets" / "imagenet-samples"
@@ -33,6 +33,7 @@ def torch_home(monkeypatch):
 # --- explain never overwrites an input, and names colliding stems apart ---------------------------
 
 
+@pytest.mark.shared
 def test_explain_refuses_an_out_folder_where_it_would_overwrite_an_input(torch_home, tmp_path, capsys):
     photo = tmp_path / "tench.png"
     Image.open(TENCH).save(photo)
@@ -47,6 +48,7 @@ def test_colliding_stems_get_distinct_output_names():
     assert output_stems(records) == ["fish_jpg", "fish_png", "cat", "fish_jpg-2"]
 
 
+@pytest.mark.shared
 def test_explain_writes_one_pair_of_files_per_input_for_colliding_stems(torch_home, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -61,6 +63,7 @@ def test_explain_writes_one_pair_of_files_per_input_for_colliding_stems(torch_ho
 # --- errors before the work -------------------------------------------------------------------------
 
 
+@pytest.mark.shared
 def test_explain_errors_come_before_the_work_and_leave_nothing_behind(torch_home, tmp_path, capsys):
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
@@ -78,6 +81,7 @@ def test_explain_errors_come_before_the_work_and_leave_nothing_behind(torch_home
     assert "no images found in" in capsys.readouterr().err
 
 
+@pytest.mark.shared
 def test_an_image_over_the_decompression_limit_is_a_one_line_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(ImageReadError, match="too large to read safely"):
@@ -167,7 +171,7 @@ def test_duplicate_rows_are_dropped_when_read(loaded_mobilenet, two_photos, tmp_
 LOCK_HOLDER = textwrap.dedent(
     """
     import sys, time
-    from captum_advise.output_files import locked_output
+    from captum_advise.runs.output_files import locked_output
     with locked_output(sys.argv[1]):
         print("locked", flush=True)
         time.sleep(60)
@@ -175,6 +179,7 @@ LOCK_HOLDER = textwrap.dedent(
 )
 
 
+@pytest.mark.shared
 def test_a_second_run_into_a_locked_folder_fails_at_once(torch_home, tmp_path, capsys):
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
@@ -209,6 +214,7 @@ def test_writes_are_atomic_an_interrupted_write_keeps_the_old_file(tmp_path):
     assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # the umask's permissions, not 0600
 
 
+@pytest.mark.shared
 def test_merge_and_summary_survive_reruns(torch_home, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()

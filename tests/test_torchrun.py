@@ -21,8 +21,11 @@ import pytest
 from captum_advise.cli import main
 from captum_advise.evaluation import read_records
 from captum_advise.experiments.sanity import SANITY_COLUMNS
-from captum_advise.output_files import locked_output
+from captum_advise.runs.output_files import locked_output
 from conftest import SHARED
+
+# Each test launches torchrun (several Python processes loading the real model): minutes in all.
+pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
 SAMPLES = SHARED / "assets" / "imagenet-samples"
 PHOTOS = [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from captum_advise.imresize import UpsampleMode, upsample_maps
+from captum_advise.matlab import UpsampleMode, upsample_maps
 
 __all__ = ["ADVISEExplanation", "PeakGroup", "min_max_normalize", "normalize_and_resize"]
 

@@ -15,17 +15,18 @@ from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_advise.attr.explanation import ADVISEExplanation, PeakGroup
-from captum_advise.attr.group_confidence import confidence_choice, confidence_weighted_maps, group_confidence
+from captum_advise.attr.group_rules import PeakGroupMaps, peak_group_maps, score_groups
 from captum_advise.attr.layer_capture import (
     LayerPass,
     check_inputs_device,
-    evaluation_mode,
     forward_with_layer,
     resolve_targets,
     score_gradients,
 )
-from captum_advise.attr.peak_groups import grad_cam_weights, group_evidence, group_maps, maps_vary
+from captum_advise.attr.peak_groups import grad_cam_weights, group_maps
 from captum_advise.attr.unit_relevance import unit_relevance
+from captum_advise.density.adaptive_kde import BACKENDS, Backend
+from captum_advise.models.state import preserved_state
 
 __all__ = ["LayerADVISE"]
 
@@ -56,7 +57,8 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
     ``peaks="all"`` is exactly LayerGradCam on the same scores.
 
     Dtypes and devices: activations and gradients keep the model's dtype and device; the density
-    estimate runs in float64 on the same device (numba kernels on CPU, batched tensors on CUDA).
+    estimate runs in float64 on the same device (the numba kernel on a CPU, the fused Triton kernel
+    on CUDA; ``density_backend`` picks another).
 
     Example:
         >>> import torch
@@ -82,6 +84,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         value_range: Literal["fixed", "unit"] = "fixed",
         n_bandwidths: int = 10,
         score: Literal["softmax", "logit"] = "softmax",
+        density_backend: Backend = "auto",
     ) -> None:
         r"""
         Args:
@@ -96,12 +99,15 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 density; ``"unit"``: each unit min-max scaled to [0, 1] first.
             n_bandwidths: M, candidate bandwidths of the density estimate (reference: 10).
             score: ``"softmax"`` (reference: probabilities) or ``"logit"``.
+            density_backend: the density estimate's backend (``"auto"``: numba on a CPU, the
+                fused Triton kernel on CUDA), as for :func:`~captum_advise.density.adaptive_kde`.
         """
         if isinstance(forward_func, nn.Module) and not any(module is layer for module in forward_func.modules()):
             raise ValueError(f"layer {type(layer).__name__} is not a submodule of the model passed as forward_func")
         _check_choice("density_of", density_of, ("activations", "gradients"))
         _check_choice("value_range", value_range, ("fixed", "unit"))
         _check_choice("score", score, ("softmax", "logit"))
+        _check_choice("density_backend", density_backend, BACKENDS)
         if not isinstance(n_bandwidths, int) or n_bandwidths < 2:
             raise ValueError(f"n_bandwidths must be an integer >= 2, got {n_bandwidths!r}")
         LayerAttribution.__init__(self, forward_func, layer, device_ids)
@@ -110,6 +116,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         self.value_range = value_range
         self.n_bandwidths = n_bandwidths
         self.score = score
+        self.density_backend = density_backend
         self._warned_training = False
 
     @log_usage()
@@ -154,7 +161,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 ``"confidence"``: per example, the group whose map, used as Score-CAM uses a unit's
                 map (upsampled bilinearly, min-max normalised, multiplied into the input), leaves
                 the model most sure of the explained class (see
-                :mod:`captum_advise.attr.group_confidence`): one more forward pass per group, a
+                :mod:`captum_advise.attr.group_rules`): one more forward pass per group, a
                 single input tensor only. It uses the model's outputs on the images it builds,
                 never an evaluation's masks or measures.
                 ``"weighted"``: not one group but a fusion, as Score-CAM fuses units: the sum of
@@ -213,9 +220,9 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         """
         layer_pass = self._forward(inputs, additional_forward_args, attribute_to_layer_input)
         if self.density_of == "activations":
-            return unit_relevance(layer_pass.activations, self.value_range, self.n_bandwidths)
+            return self._relevance_of(layer_pass.activations)
         targets = resolve_targets(target, layer_pass.scores)
-        return unit_relevance(score_gradients(layer_pass, targets), self.value_range, self.n_bandwidths)
+        return self._relevance_of(score_gradients(layer_pass, targets))
 
     def explain(
         self,
@@ -244,7 +251,8 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, True, second_target
         )
         weights = grad_cam_weights(state.gradients)
-        peak_values, signed, evidence, kept, auto = _peak_groups(state.activations, weights, state.relevance)
+        found = peak_group_maps(state.activations, weights, state.relevance)
+        peak_values, signed = found.peak_values, found.signed
         shown = torch.relu(signed) if relu_attributions else signed
         second = None
         if state.second_gradients is not None:
@@ -257,18 +265,21 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                     peaks=int(peak),
                     units=(state.relevance[example] == peak).nonzero().flatten(),
                     attribution=shown[example, index],
-                    evidence=float(evidence[example, index]),
+                    evidence=float(found.evidence[example, index]),
                     second_attribution=None if second is None else second[example, index],
                 )
                 for index, peak in enumerate(peak_values.tolist())
-                if kept[example, index]
+                if found.kept[example, index]
             ]
             for example in range(state.activations.shape[0])
         ]
-        auto_peaks = [int(peak_values[i]) if i >= 0 else None for i in auto.tolist()]
+        auto_peaks = [int(peak_values[i]) if i >= 0 else None for i in found.auto.tolist()]
         grad_cam = signed.sum(dim=1)
         grad_cam = torch.relu(grad_cam) if relu_attributions else grad_cam
         return ADVISEExplanation(state.relevance, state.targets, groups, auto_peaks, grad_cam, state.second_targets)
+
+    def _relevance_of(self, values: Tensor) -> Tensor:
+        return unit_relevance(values, self.value_range, self.n_bandwidths, self.density_backend)
 
     def _forward(self, inputs: Any, additional_forward_args: Any, attribute_to_layer_input: bool) -> LayerPass:
         if torch.is_inference_mode_enabled():
@@ -279,7 +290,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         inputs_tuple = _format_tensor_into_tuples(inputs)
         check_inputs_device(self.forward_func, inputs_tuple, self.device_ids)
         extra_args = tuple(_format_additional_forward_args(additional_forward_args) or ())
-        with evaluation_mode(self.forward_func) as switched:
+        with preserved_state(self.forward_func, eval_mode=True) as switched:
             layer_pass = forward_with_layer(
                 self.forward_func,
                 self.layer,
@@ -306,7 +317,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         extra_args = tuple(_format_additional_forward_args(additional_forward_args) or ())
 
         def forward(masked: Tensor) -> Tensor:
-            with evaluation_mode(self.forward_func):
+            with preserved_state(self.forward_func, eval_mode=True):
                 return self.forward_func(masked, *extra_args)
 
         return forward
@@ -337,7 +348,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         relevance = None
         if with_relevance:
             values = activations if self.density_of == "activations" else gradients
-            relevance = unit_relevance(values, self.value_range, self.n_bandwidths)
+            relevance = self._relevance_of(values)
         return _LayerState(activations, gradients, targets, relevance, second_gradients, second_targets)
 
 
@@ -353,24 +364,10 @@ def _check_peaks(peaks: Any) -> None:
         raise ValueError(f"peaks must be 'auto', 'all', 'confidence', 'weighted' or a peak count >= 0, got {peaks!r}")
 
 
-def _auto_choice(evidence: Tensor, kept: Tensor) -> Tensor:
-    """(N, P) evidence and kept flags -> (N,) index of the auto group, -1 where none qualifies."""
-    candidates = torch.where(kept & (evidence > 0), evidence, -torch.inf)
-    best = candidates.argmax(dim=1)
-    return torch.where(torch.isfinite(candidates.gather(1, best.unsqueeze(1)).squeeze(1)), best, -1)
-
-
-def _peak_groups(
-    activations: Tensor, weights: Tensor, relevance: Tensor, peak_values: Tensor | None = None
-) -> tuple[Tensor, ...]:
-    """The peak counts (P,), their signed maps (N, P, U, V), evidence and kept flags (N, P), and the
-    auto group's index (N,). ``peak_values`` defaults to the counts present (read back from the device)."""
-    if peak_values is None:
-        peak_values = relevance.unique()
-    signed = group_maps(activations, weights, relevance, peak_values)
-    evidence = group_evidence(signed)
-    kept = maps_vary(torch.relu(signed))
-    return peak_values, signed, evidence, kept, _auto_choice(evidence, kept)
+def _members(relevance: Tensor, groups: PeakGroupMaps, choice: Tensor, dtype: torch.dtype) -> Tensor:
+    """(N, K) 1 for the units of each example's chosen group (an index into ``groups``, -1: none), 0 elsewhere."""
+    chosen = torch.where(choice >= 0, groups.peak_values[choice.clamp(min=0)], -1)
+    return (relevance == chosen.unsqueeze(1)).to(dtype)
 
 
 def _group_members(weights: Tensor, relevance: Tensor | None, peaks: PeaksArg, activations: Tensor) -> Tensor:
@@ -381,32 +378,23 @@ def _group_members(weights: Tensor, relevance: Tensor | None, peaks: PeaksArg, a
         # Every possible count, present or not (a density on U*V points has at most U*V/2 peaks): the
         # choice then needs no read-back from the device, and absent groups have no evidence.
         every_count = torch.arange(activations[0, 0].numel() // 2 + 1, device=relevance.device)
-        _, _, _, _, choice = _peak_groups(activations, weights, relevance, every_count)
-        return (relevance == torch.where(choice >= 0, choice, -1).unsqueeze(1)).to(activations.dtype)
+        groups = peak_group_maps(activations, weights, relevance, every_count)
+        return _members(relevance, groups, groups.auto, activations.dtype)
     return (relevance == peaks).to(activations.dtype)
 
 
-def _scored_groups(
-    forward: Callable[[Tensor], Tensor], inputs: Any, weights: Tensor, state: _LayerState
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The peak counts (P,), the groups' ReLU'd maps (N, P, U, V) and their confidences (N, P)."""
-    image = inputs if isinstance(inputs, Tensor) else inputs[0]
-    peak_values, signed, _, kept, _ = _peak_groups(state.activations, weights, state.relevance)
-    maps = torch.relu(signed)
-    return peak_values, maps, group_confidence(forward, image, maps, kept, state.targets)
-
-
 def _confident_members(forward: Callable[[Tensor], Tensor], inputs: Any, weights: Tensor, state: _LayerState) -> Tensor:
-    """(N, K) 1 for the units of each example's most confident group (:mod:`group_confidence`), 0 elsewhere."""
-    peak_values, _, confidence = _scored_groups(forward, inputs, weights, state)
-    choice = confidence_choice(confidence).to(peak_values.device)
-    chosen = torch.where(choice >= 0, peak_values[choice.clamp(min=0)], -1)
-    return (state.relevance == chosen.unsqueeze(1)).to(state.activations.dtype)
+    """(N, K) 1 for the units of each example's most confident group, 0 elsewhere."""
+    image = inputs if isinstance(inputs, Tensor) else inputs[0]
+    groups = peak_group_maps(state.activations, weights, state.relevance)
+    choice = score_groups(forward, image, groups, state.targets).choice().to(groups.peak_values.device)
+    return _members(state.relevance, groups, choice, state.activations.dtype)
 
 
 def _confidence_weighted_map(
     forward: Callable[[Tensor], Tensor], inputs: Any, weights: Tensor, state: _LayerState
 ) -> Tensor:
-    """(N, 1, U, V) the kept groups' normalised maps weighted by their confidences (:mod:`group_confidence`)."""
-    _, maps, confidence = _scored_groups(forward, inputs, weights, state)
-    return confidence_weighted_maps(maps, confidence).unsqueeze(1)
+    """(N, 1, U, V) the kept groups' normalised maps weighted by their confidences."""
+    image = inputs if isinstance(inputs, Tensor) else inputs[0]
+    groups = peak_group_maps(state.activations, weights, state.relevance)
+    return score_groups(forward, image, groups, state.targets).weighted().unsqueeze(1)

@@ -7,8 +7,7 @@ the model's flags and parameters are never touched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,10 +19,10 @@ from torch import Tensor, nn
 __all__ = [
     "LayerPass",
     "check_inputs_device",
-    "evaluation_mode",
     "forward_with_layer",
     "resolve_targets",
     "score_gradients",
+    "target_indices",
 ]
 
 ScoreKind = Literal["softmax", "logit"]
@@ -72,24 +71,6 @@ def check_inputs_device(
                 f"inputs[{index}] is on {tensor.device} but the model's parameters are on {model_device}: "
                 f"move the inputs with .to({str(model_device)!r}) (or the model to the inputs' device)"
             )
-
-
-@contextmanager
-def evaluation_mode(forward_func: Callable[..., Any]) -> Iterator[bool]:
-    """Run with every module of the model in eval mode; restore each module's flag on exit.
-
-    A model left in training mode would update BatchNorm's running statistics on every call and
-    give different maps each time (Dropout). Yields whether any module was training.
-    """
-    modules = list(forward_func.modules()) if isinstance(forward_func, nn.Module) else []
-    training = [module.training for module in modules]
-    for module in modules:
-        module.training = False
-    try:
-        yield any(training)
-    finally:
-        for module, flag in zip(modules, training, strict=True):
-            module.training = flag
 
 
 def _as_leaf(value: Tensor, where: str) -> Tensor:
@@ -204,13 +185,41 @@ def _class_index(value: Any) -> int:
     return int(value)
 
 
+def target_indices(target: TargetType, batch_size: int, device: torch.device) -> Tensor:
+    """Captum's target argument (not None) as one class index per example, checked but for the class count.
+
+    Args:
+        target: an int or a 1-tuple ``(c,)`` (the same class for every example), a list of N ints
+            or 1-tuples, or an integer tensor with 1 or N elements.
+        batch_size: N.
+        device: where the result goes.
+
+    Returns:
+        (N,) long tensor of indices >= 0.
+    """
+    if isinstance(target, Tensor):
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise ValueError(f"target tensor must hold integer class indices, got dtype {target.dtype}")
+        targets = target.to(device=device, dtype=torch.long).flatten()
+    elif isinstance(target, list):
+        targets = torch.tensor([_class_index(t) for t in target], dtype=torch.long, device=device)
+    else:
+        targets = torch.tensor([_class_index(target)], dtype=torch.long, device=device)
+    if targets.numel() == 1:
+        targets = targets.expand(batch_size)
+    elif targets.numel() != batch_size:
+        raise ValueError(f"target has {targets.numel()} entries but the inputs hold {batch_size} examples")
+    if (targets < 0).any():
+        raise ValueError(f"target class indices must be >= 0, got {targets.tolist()}")
+    return targets
+
+
 def resolve_targets(target: TargetType, scores: Tensor) -> Tensor:
     """Captum's target argument as one class index per example; None means the predicted class.
 
     Args:
-        target: None, an int or a 1-tuple ``(c,)`` (the same class for every example), a list of N
-            ints or 1-tuples, or an integer tensor with 1 or N elements (Captum's ``TargetType`` for
-            an (N, C) output).
+        target: None, or any form :func:`target_indices` takes (Captum's ``TargetType`` for an
+            (N, C) output).
         scores: (N, C) scores of the forward pass.
 
     Returns:
@@ -218,20 +227,9 @@ def resolve_targets(target: TargetType, scores: Tensor) -> Tensor:
     """
     batch_size, n_classes = scores.shape
     if target is None:
-        targets = scores.detach().argmax(dim=1)
-    elif isinstance(target, Tensor):
-        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-            raise ValueError(f"target tensor must hold integer class indices, got dtype {target.dtype}")
-        targets = target.to(device=scores.device, dtype=torch.long).flatten()
-    elif isinstance(target, list):
-        targets = torch.tensor([_class_index(t) for t in target], dtype=torch.long, device=scores.device)
-    else:
-        targets = torch.tensor([_class_index(target)], dtype=torch.long, device=scores.device)
-    if targets.numel() == 1:
-        targets = targets.expand(batch_size)
-    elif targets.numel() != batch_size:
-        raise ValueError(f"target has {targets.numel()} entries but the inputs hold {batch_size} examples")
-    if ((targets < 0) | (targets >= n_classes)).any():
+        return scores.detach().argmax(dim=1)
+    targets = target_indices(target, batch_size, scores.device)
+    if (targets >= n_classes).any():
         raise ValueError(f"target class indices must lie in [0, {n_classes - 1}], got {targets.tolist()}")
     return targets
 

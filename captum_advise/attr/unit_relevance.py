@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from captum_advise.density import adaptive_kde, count_peaks
+from captum_advise.density.adaptive_kde import Backend
 
 __all__ = ["flatten_column_major", "unit_relevance"]
 
@@ -30,7 +31,10 @@ def _check_finite(feature_maps: Tensor) -> None:
 
 
 def unit_relevance(
-    feature_maps: Tensor, value_range: Literal["fixed", "unit"] = "fixed", n_bandwidths: int = 10
+    feature_maps: Tensor,
+    value_range: Literal["fixed", "unit"] = "fixed",
+    n_bandwidths: int = 10,
+    backend: Backend = "auto",
 ) -> Tensor:
     """Peak count of every unit of every example, in one batched density estimate.
 
@@ -40,6 +44,7 @@ def unit_relevance(
         value_range: ``"fixed"`` (reference: only values in [0, 1] count) or ``"unit"`` (each unit
             min-max scaled to [0, 1] first).
         n_bandwidths: number of candidate bandwidths M (reference: 10).
+        backend: the density estimate's backend, as for :func:`~captum_advise.density.adaptive_kde`.
 
     Returns:
         (N, K) ``torch.long`` peak counts; 0 for a unit whose estimate fails (fewer than two values
@@ -48,5 +53,5 @@ def unit_relevance(
     n_examples, n_units = feature_maps.shape[:2]
     _check_finite(feature_maps)
     samples = flatten_column_major(feature_maps.detach())
-    estimate = adaptive_kde(samples, n_bandwidths=n_bandwidths, value_range=value_range)
+    estimate = adaptive_kde(samples, n_bandwidths=n_bandwidths, value_range=value_range, backend=backend)
     return count_peaks(estimate.density).view(n_examples, n_units)

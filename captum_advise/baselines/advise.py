@@ -11,14 +11,9 @@ from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
 from captum_advise.attr.explanation import ADVISEExplanation, normalize_and_resize
-from captum_advise.attr.group_confidence import (
-    confidence_choice,
-    confidence_weighted_maps,
-    group_confidence,
-    padded_group_maps,
-)
+from captum_advise.attr.group_rules import explanation_confidence
 from captum_advise.baselines.explanations import Explanations, MapVariant
-from captum_advise.imresize import UpsampleMode
+from captum_advise.matlab import UpsampleMode
 
 __all__ = ["RULES", "AdviseMethod"]
 
@@ -72,7 +67,7 @@ class AdviseMethod:
         first_maps = explanation.interpolate(size, self.upsample)
         second_maps = explanation.interpolate(size, self.upsample, second=True)
         seconds = time.perf_counter() - start
-        chosen, weighted, rule_seconds = self._rule_maps(model, inputs, explanation, first, second, size)
+        chosen, weighted, rule_seconds = self._rule_maps(model, inputs, explanation, size)
 
         maps, seconds_maps, variants = [], [], []
         auto_name = f"{self.name}-auto"
@@ -110,8 +105,6 @@ class AdviseMethod:
         model: nn.Module,
         inputs: Tensor,
         explanation: ADVISEExplanation,
-        first: Tensor,
-        second: Tensor,
         size: tuple[int, int],
     ) -> tuple[dict[int, int], dict[int, tuple[Tensor, Tensor]], dict[str, float]]:
         """The confidence rule's group index per image, the weighted rule's (1, H, W) maps for c1 and c2,
@@ -120,24 +113,18 @@ class AdviseMethod:
             return {}, {}, {}
         start = time.perf_counter()
         counts = [len(groups) for groups in explanation.groups]
-        first_maps, kept = padded_group_maps(explanation)
-        first_confidence = group_confidence(model, inputs, first_maps, kept, first)
+        first_scores = explanation_confidence(model, inputs, explanation)
         shared = time.perf_counter() - start
         chosen, rule_seconds = {}, {}
         if "confidence" in self.rules:
             start = time.perf_counter()
-            choice = confidence_choice(first_confidence).tolist()
-            chosen = {n: int(index) for n, index in enumerate(choice) if index >= 0}
+            chosen = {n: int(index) for n, index in enumerate(first_scores.choice().tolist()) if index >= 0}
             rule_seconds[f"{self.name}-confidence"] = shared + time.perf_counter() - start
         weighted = {}
         if "weighted" in self.rules:
             start = time.perf_counter()
-            second_maps, _ = padded_group_maps(explanation, True)
-            second_confidence = group_confidence(model, inputs, second_maps, kept, second)
-            fused = [
-                confidence_weighted_maps(first_maps, first_confidence),
-                confidence_weighted_maps(second_maps, second_confidence),
-            ]
+            second_scores = explanation_confidence(model, inputs, explanation, second=True)
+            fused = [first_scores.weighted(), second_scores.weighted()]
             resized = [normalize_and_resize(maps, size, self.upsample) for maps in fused]
             weighted = {n: (resized[0][n : n + 1], resized[1][n : n + 1]) for n in range(len(counts)) if counts[n]}
             rule_seconds[f"{self.name}-weighted"] = shared + time.perf_counter() - start

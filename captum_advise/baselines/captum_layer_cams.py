@@ -4,10 +4,13 @@
 own Grad-CAM) take Captum's constructor ``(forward_func, layer, device_ids=None)`` and ``attribute``
 arguments, and return the library's class activation map at the layer's resolution, (N, 1, U, V),
 as Captum's layer methods do, so that ``LayerAttribution.interpolate``, ``sensitivity_max`` and
-``infidelity`` apply. The map explains ``forward_func``'s raw output for the target class (as
-``LayerGradCam`` does). Every call uses a fresh library object whose hooks are released on every
-path, and leaves the model's train/eval flags, ``requires_grad`` and ``.grad`` as it found them
-(the library calls ``model.eval()``: the model is explained in eval mode).
+``infidelity`` apply. The map explains ``forward_func``'s raw output for the target class by
+default (``score="logit"``, as ``LayerGradCam`` does), or its softmax probability
+(``score="softmax"``, the reference's and the evaluator's choice). Every call goes through the one
+binding to the library (:func:`~captum_advise.baselines.grad_cam_library.library_maps`): a fresh
+library object whose hooks are released on every path, and the model's train/eval flags,
+``requires_grad`` and ``.grad`` left as they were (the library calls ``model.eval()``: the model is
+explained in eval mode).
 """
 
 from __future__ import annotations
@@ -16,20 +19,18 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from captum._utils.common import _format_additional_forward_args, _format_tensor_into_tuples
 from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import GradientAttribution, LayerAttribution
 from captum.log import log_usage
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import Tensor, nn
 
-from captum_advise.attr.layer_capture import resolve_targets
-from captum_advise.baselines.grad_cam_library import LAYER_CAM_CLASSES, quiet_score_cam
+from captum_advise.attr.layer_capture import resolve_targets, target_indices
+from captum_advise.baselines.grad_cam_library import Score, library_maps
 from captum_advise.models import preserved_state
 
-__all__ = ["LayerGradCamLib", "LayerGradCamPlusPlus", "LayerLayerCam", "LayerScoreCam"]
+__all__ = ["LAYER_ATTRIBUTIONS", "LayerGradCamLib", "LayerGradCamPlusPlus", "LayerLayerCam", "LayerScoreCam"]
 
 
 class _FirstInputModel(nn.Module):
@@ -48,16 +49,35 @@ class _FirstInputModel(nn.Module):
 class _LibraryLayerCam(LayerAttribution, GradientAttribution):
     method: ClassVar[str]
 
-    def __init__(self, forward_func: Callable[..., Tensor], layer: nn.Module, device_ids: list[int] | None = None):
+    def __init__(
+        self,
+        forward_func: Callable[..., Tensor],
+        layer: nn.Module,
+        device_ids: list[int] | None = None,
+        *,
+        score: Score = "logit",
+        gradient_relu: bool = True,
+        score_cam_batch_size: int = 32,
+    ):
         r"""
         Args:
             forward_func: the model (or any callable) whose output, (N, C), is explained.
             layer: the layer whose output the map is computed from.
             device_ids: as Captum's (only a ``DataParallel`` model needs it); pytorch-grad-cam runs
                 the model as given.
+            score: what is explained: ``"logit"`` (default, as ``LayerGradCam``) or
+                ``"softmax"`` (the class's probability, as the reference explains it).
+            gradient_relu: False removes the positive part of the gradients in Grad-CAM++'s
+                weights and Layer-CAM's position weights (the noise ablation's "without ReLU").
+            score_cam_batch_size: masked images per forward pass in Score-CAM.
         """
+        if score not in ("softmax", "logit"):
+            raise ValueError(f"score must be one of ('softmax', 'logit'), got {score!r}")
         LayerAttribution.__init__(self, forward_func, layer, device_ids)
         GradientAttribution.__init__(self, forward_func)
+        self.score = score
+        self.gradient_relu = gradient_relu
+        self.score_cam_batch_size = score_cam_batch_size
 
     @log_usage()
     def attribute(
@@ -83,7 +103,7 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
             (N, 1, U, V) float32 tensor on the first input's device.
 
         Raises:
-            ValueError: ``attribute_to_layer_input=True``; a target out of range.
+            ValueError: ``attribute_to_layer_input=True``; a target of the wrong form, count or range.
         """
         if attribute_to_layer_input:
             raise ValueError(
@@ -92,31 +112,28 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
         first, *others = _format_tensor_into_tuples(inputs)
         extra = tuple(_format_additional_forward_args(additional_forward_args) or ())
         model = _FirstInputModel(self.forward_func, tuple(others), extra)
-        cam_class = LAYER_CAM_CLASSES[(self.method, relu_attributions, True)]
         with ExitStack() as stack:
             for owner in {id(m): m for m in (self.forward_func, self.layer) if isinstance(m, nn.Module)}.values():
                 stack.enter_context(preserved_state(owner))
             # The library explains in eval mode; the predicted class is read in the same mode.
             model.eval()
-            with torch.no_grad():
-                targets = resolve_targets(target, model(first))
-            # Score-CAM builds every masked copy of every image of its batch at once: one image at a time.
-            step = 1 if self.method == "scorecam" else first.shape[0]
-            maps = [
-                _library_maps(cam_class, model, self.layer, first[start : start + step], targets[start : start + step])
-                for start in range(0, first.shape[0], step)
-            ]
-        return torch.from_numpy(np.concatenate(maps)).to(device=first.device, dtype=torch.float32).unsqueeze(1)
-
-
-def _library_maps(cam_class: type, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> np.ndarray:
-    # Gradients also under torch.no_grad(), as LayerGradCam (captum.metrics calls explanations there).
-    with quiet_score_cam(), torch.enable_grad():
-        cam = cam_class(model=model, target_layers=[layer])
-        try:
-            return cam(input_tensor=inputs, targets=[ClassifierOutputTarget(int(c)) for c in targets])
-        finally:
-            cam.activations_and_grads.release()
+            if target is None:
+                with torch.no_grad():
+                    targets = resolve_targets(target, model(first))
+            else:
+                targets = target_indices(target, first.shape[0], first.device)
+            maps = library_maps(
+                self.method,
+                model,
+                self.layer,
+                first,
+                targets,
+                score=self.score,
+                relu=relu_attributions,
+                gradient_relu=self.gradient_relu,
+                score_cam_batch_size=self.score_cam_batch_size,
+            )
+        return torch.from_numpy(maps).to(device=first.device).unsqueeze(1)
 
 
 class LayerGradCamLib(_LibraryLayerCam):
@@ -132,8 +149,8 @@ class LayerGradCamPlusPlus(_LibraryLayerCam):
 
 
 class LayerScoreCam(_LibraryLayerCam):
-    """pytorch-grad-cam's ``ScoreCAM`` as a Captum layer attribution (one image per library call; its
-    batch of masked images is the library's default, 32)."""
+    """pytorch-grad-cam's ``ScoreCAM`` as a Captum layer attribution (one image per library call,
+    ``score_cam_batch_size`` masked images per forward pass)."""
 
     method = "scorecam"
 
@@ -142,3 +159,9 @@ class LayerLayerCam(_LibraryLayerCam):
     """pytorch-grad-cam's ``LayerCAM`` as a Captum layer attribution."""
 
     method = "layercam"
+
+
+# The Captum attribution of each pytorch-grad-cam method, by the evaluator's method name.
+LAYER_ATTRIBUTIONS: dict[str, type[_LibraryLayerCam]] = {
+    cls.method: cls for cls in (LayerGradCamLib, LayerGradCamPlusPlus, LayerScoreCam, LayerLayerCam)
+}

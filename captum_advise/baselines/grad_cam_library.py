@@ -1,20 +1,27 @@
-"""Grad-CAM, Grad-CAM++, Score-CAM and Layer-CAM from pytorch-grad-cam (pinned: grad-cam 1.5.7), made safe.
+"""The one binding to pytorch-grad-cam (pinned: grad-cam 1.5.7): every call into the library is made here.
 
-pytorch-grad-cam's pitfalls, each handled here: its CAM object keeps hooks on the model until
-released (a fresh object per call, released in ``finally``; its context manager would swallow an
-IndexError); it calls ``model.eval()`` and fills parameters' ``.grad`` without restoring them
-(restored); it returns all-zero maps for images beyond the targets it was given (the count is
-checked); it explains logits unless told otherwise (softmax-probability targets in reference mode);
-Score-CAM's batch size is an attribute (exposed); Score-CAM also builds every masked copy of every
-image of its batch at once (N x K x 3 x H x W floats: 7.7 GB for 8 images and 1280 units), so it
-is run one image at a time.
+:func:`library_maps` constructs the library's CAM object, calls it and releases it, and handles
+the library's pitfalls: its CAM object keeps hooks on the model until released (a fresh object per
+call, released in ``finally``; its context manager would swallow an IndexError); it calls
+``model.eval()`` and fills parameters' ``.grad`` without restoring them (restored); it returns
+all-zero maps for images beyond the targets it was given (the count is checked); an out-of-range
+class fails deep inside it (checked, one-line error); it explains logits unless told otherwise
+(``score="softmax"`` gives it softmax-probability targets); Score-CAM's batch size is an attribute
+(set, the library's documented way); Score-CAM builds every masked copy of every image of its
+batch at once (N x K x 3 x H x W floats: 7.7 GB for 8 images and 1280 units), so it is run one
+image at a time; and its per-image progress bars have no public switch (silenced for the call).
+
+The maps stay at the layer's resolution, without the library's min-max scaling and OpenCV resize,
+so that callers normalise and upsample them as the reference does. The Captum layer attributions
+(:mod:`captum_advise.baselines.captum_layer_cams`) are built on this, and the evaluator's methods on
+those.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -23,13 +30,13 @@ from pytorch_grad_cam import score_cam as score_cam_module
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
 from torch import Tensor, nn
 
-from captum_advise.attr import normalize_and_resize
-from captum_advise.imresize import UpsampleMode
 from captum_advise.models import preserved_state
 
-__all__ = ["CAM_CLASSES", "GRADIENT_RELU_METHODS", "LAYER_CAM_CLASSES", "GradCamLibraryMethod"]
+__all__ = ["CAM_CLASSES", "GRADIENT_RELU_METHODS", "Score", "library_maps"]
 
 CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "scorecam": ScoreCAM, "layercam": LayerCAM}
+Score = Literal["softmax", "logit"]
+SCORE_TARGETS = {"softmax": ClassifierOutputSoftmaxTarget, "logit": ClassifierOutputTarget}
 
 
 class _Silent:
@@ -41,7 +48,7 @@ class _Silent:
 
 
 @contextmanager
-def quiet_score_cam():
+def _quiet_score_cam() -> Iterator[None]:
     original = score_cam_module.tqdm
     score_cam_module.tqdm = _Silent
     try:
@@ -52,8 +59,7 @@ def quiet_score_cam():
 
 class _LayerResolutionMixin:
     """pytorch-grad-cam's CAM at the layer's resolution: 1.5.7's per-layer CAM without its min-max
-    scaling and OpenCV bilinear resize, so the maps are normalised and upsampled as the reference
-    does (``upsample_maps``). ``relu`` says whether the library's ReLU on the weighted sum stays."""
+    scaling and OpenCV bilinear resize. ``relu`` says whether the library's ReLU on the weighted sum stays."""
 
     relu: bool = True
 
@@ -110,56 +116,81 @@ LAYER_CAM_CLASSES = {
 }
 
 
-@dataclass
-class GradCamLibraryMethod:
-    """One pytorch-grad-cam method as a single-map method.
+def check_method(name: str) -> None:
+    """One-line error for a name that is not one of :data:`CAM_CLASSES`."""
+    if name not in CAM_CLASSES:
+        raise ValueError(f"unknown pytorch-grad-cam method {name!r}: choose one of {', '.join(CAM_CLASSES)}")
 
-    Attributes:
-        name: ``"gradcam"``, ``"gradcampp"``, ``"scorecam"`` or ``"layercam"``.
-        score: ``"softmax"`` (reference: explain probabilities) or ``"logit"``.
+
+def library_maps(
+    name: str,
+    model: nn.Module,
+    layer: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    score: Score = "logit",
+    relu: bool = True,
+    gradient_relu: bool = True,
+    score_cam_batch_size: int = 32,
+) -> np.ndarray:
+    """The library's class activation maps of ``targets`` at ``layer``, at the layer's resolution.
+
+    Args:
+        name: a key of :data:`CAM_CLASSES` (``"gradcam"``, ``"gradcampp"``, ``"scorecam"``, ``"layercam"``).
+        model: the one-input module the library runs; its train/eval flags, ``requires_grad`` and
+            ``.grad`` are restored on return (the library explains in eval mode).
+        layer: the layer whose output the maps are computed from.
+        inputs: (N, ...) the model's input.
+        targets: (N,) non-negative integer classes.
+        score: ``"logit"`` (the library's default) or ``"softmax"`` (the class's probability).
+        relu: False removes the library's ReLU on the weighted sum (negative values kept).
+        gradient_relu: False also removes the positive part of the gradients in Grad-CAM++'s
+            weights and in Layer-CAM's position weights (Grad-CAM and Score-CAM have none).
         score_cam_batch_size: masked images per forward pass in Score-CAM.
-        relu: False removes the library's ReLU on the weighted sum (the map's negative values kept).
-        gradient_relu: False also removes what Grad-CAM++ and Layer-CAM use to drop negative
-            gradients (Grad-CAM++: the positive part of the gradients in its weights; Layer-CAM:
-            the positive part of the gradients that weight each position); Grad-CAM and Score-CAM
-            have no such ReLU. The noise ablation's "without ReLU" turns both off.
-        upsample: how the layer-resolution map, min-max normalised, reaches the input's size:
-            ``"matlab_bicubic"`` (reference: MATLAB's ``imresize``), ``"bicubic"`` or
-            ``"bilinear"`` (torch; pytorch-grad-cam itself resizes bilinearly with OpenCV).
+
+    Returns:
+        (N, U, V) float32 maps.
+
+    Raises:
+        ValueError: an unknown method, a target count other than N, a class out of range.
     """
-
-    name: str
-    score: Literal["softmax", "logit"] = "softmax"
-    score_cam_batch_size: int = 32
-    relu: bool = True
-    gradient_relu: bool = True
-    upsample: UpsampleMode = "matlab_bicubic"
-    cs_of: ClassVar[str] = "maps"
-
-    def __post_init__(self) -> None:
-        if self.name not in CAM_CLASSES:
-            raise ValueError(f"unknown pytorch-grad-cam method {self.name!r}: choose one of {', '.join(CAM_CLASSES)}")
-
-    def __call__(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
-        """(N, 3, H, W) inputs, (N,) classes -> (N, H, W) float32 maps in [0, 1] on the inputs' device."""
-        if targets.numel() != inputs.shape[0]:
-            raise ValueError(f"{self.name}: {targets.numel()} targets for {inputs.shape[0]} images")
-        target_type = ClassifierOutputSoftmaxTarget if self.score == "softmax" else ClassifierOutputTarget
-        cam_targets = [target_type(int(c)) for c in targets]
-        step = 1 if self.name == "scorecam" else inputs.shape[0]
+    check_method(name)
+    if targets.numel() != inputs.shape[0]:
+        raise ValueError(f"{name}: {targets.numel()} targets for {inputs.shape[0]} images")
+    cam_class = LAYER_CAM_CLASSES[(name, relu, gradient_relu)]
+    classes = [int(c) for c in targets.flatten().tolist()]
+    if any(c < 0 for c in classes):
+        raise ValueError(f"target class indices must be >= 0, got {classes}")
+    step = 1 if name == "scorecam" else max(1, inputs.shape[0])
+    # Gradients also under torch.no_grad(), as LayerGradCam (captum.metrics calls explanations there).
+    with preserved_state(model), _quiet_score_cam(), torch.enable_grad():
         maps = [
-            self._run(model, layer, inputs[start : start + step], cam_targets[start : start + step])
+            _call(
+                cam_class,
+                model,
+                layer,
+                inputs[start : start + step],
+                classes[start : start + step],
+                score,
+                score_cam_batch_size,
+            )
             for start in range(0, inputs.shape[0], step)
         ]
-        at_layer = torch.from_numpy(np.concatenate(maps)).to(inputs.device)
-        return normalize_and_resize(at_layer, tuple(inputs.shape[-2:]), self.upsample).to(torch.float32)
+    return np.concatenate(maps).astype(np.float32, copy=False)
 
-    def _run(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: list) -> np.ndarray:
-        with preserved_state(model), quiet_score_cam():
-            cam = LAYER_CAM_CLASSES[(self.name, self.relu, self.gradient_relu)](model=model, target_layers=[layer])
-            try:
-                if self.name == "scorecam":
-                    cam.batch_size = self.score_cam_batch_size
-                return cam(input_tensor=inputs, targets=targets)
-            finally:
-                cam.activations_and_grads.release()
+
+def _call(
+    cam_class: type, model: nn.Module, layer: nn.Module, inputs: Tensor, classes: list[int], score: Score, batch: int
+) -> np.ndarray:
+    cam = cam_class(model=model, target_layers=[layer])
+    try:
+        cam.batch_size = batch
+        return cam(input_tensor=inputs, targets=[SCORE_TARGETS[score](c) for c in classes])
+    except IndexError:
+        outputs = getattr(cam, "outputs", None)
+        if outputs is not None and max(classes) >= outputs.shape[-1]:
+            raise ValueError(f"target class indices must lie in [0, {outputs.shape[-1] - 1}], got {classes}") from None
+        raise
+    finally:
+        cam.activations_and_grads.release()

@@ -8,7 +8,8 @@ from torch import Tensor, nn
 
 from captum_advise.baselines.advise import AdviseMethod
 from captum_advise.baselines.explanations import Explanations, explain_two_classes
-from captum_advise.baselines.grad_cam_library import CAM_CLASSES, GradCamLibraryMethod
+from captum_advise.baselines.grad_cam_library import CAM_CLASSES
+from captum_advise.baselines.grad_cam_method import GradCamLibraryMethod
 from captum_advise.baselines.lime import LimeMethod
 
 __all__ = ["METHOD_NAMES", "build_method", "explain_batch"]

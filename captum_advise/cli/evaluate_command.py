@@ -148,7 +148,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     records = _records(args)
     if not records:
         raise ValueError(f"no images to evaluate in {args.images}")
-    from captum_advise.ranks import locked_run_output
+    from captum_advise.runs.ranks import locked_run_output
 
     with locked_run_output(args.out):
         return _evaluate_locked(args, records)
@@ -157,7 +157,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> int:
     from captum_advise.evaluation import EvaluationConfig, ProtocolOptions, run_evaluation
     from captum_advise.models import load_model
-    from captum_advise.ranks import is_main_rank
+    from captum_advise.runs.ranks import is_main_rank
 
     loaded = load_model(args.model, args.weights, device=args.device)
     config = EvaluationConfig(
@@ -188,7 +188,7 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
 
 def run_merge(args: argparse.Namespace) -> int:
     from captum_advise.evaluation import merge_records, read_records, summary_table
-    from captum_advise.output_files import atomic_write_text, locked_output
+    from captum_advise.runs.output_files import atomic_write_text, locked_output
 
     sources = [folder / "records.csv" for folder in args.shards]
     for source in sources:

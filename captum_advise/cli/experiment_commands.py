@@ -8,7 +8,7 @@ from pathlib import Path
 from captum_advise.cli.choices import PAPER_DENSITIES, ROBUSTNESS_METHODS, SANITY_METHODS
 from captum_advise.cli.evaluate_command import folder_records, method_list
 from captum_advise.cli.explain_command import add_model_arguments
-from captum_advise.ranks import is_main_rank
+from captum_advise.runs.ranks import is_main_rank
 
 __all__ = ["add_ablate_command", "add_sanity_commands"]
 

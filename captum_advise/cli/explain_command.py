@@ -186,8 +186,8 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
 
     from captum_advise.figures import explanation_sheet
     from captum_advise.models import load_model
-    from captum_advise.output_files import atomic_write, atomic_write_text, prepare_output_folder
     from captum_advise.pipeline import explain_images
+    from captum_advise.runs.output_files import atomic_write, atomic_write_text, prepare_output_folder
 
     for record in records:
         record.load()  # unreadable files fail here, before the model is built
@@ -286,6 +286,6 @@ def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: Im
 
 
 def _save(figure, path: Path) -> None:
-    from captum_advise.output_files import save_figure
+    from captum_advise.runs.output_files import save_figure
 
     save_figure(figure, path, dpi=110)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from captum_advise.cli.evaluate_command import add_evaluate_command, add_merge_command
 from captum_advise.cli.experiment_commands import add_ablate_command, add_robustness_command, add_sanity_commands
 from captum_advise.cli.explain_command import add_demo_command, add_explain_command
-from captum_advise.ranks import process_group, torchrun_ranks
+from captum_advise.runs.ranks import process_group, torchrun_ranks
 
 __all__ = ["build_parser", "main"]
 
@@ -19,7 +19,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     # Imported when a command fails, not for every --help.
     from captum_advise.data import ImageReadError
     from captum_advise.models import WeightsUnavailableError
-    from captum_advise.ranks import RankFailedError
+    from captum_advise.runs.ranks import RankFailedError
 
     return (ValueError, ImageReadError, WeightsUnavailableError, ImportError, FileNotFoundError, RankFailedError)
 

@@ -1,36 +1,38 @@
 """The locally adaptive kernel density estimate that ADVISE runs on every unit (spec §2).
 
 Shimazaki & Shinomoto's estimator ("ssvkernel": Gaussian window, no bootstrap), reproduced the way
-the ADVISE authors' code runs it, quirks included, and batched over units.
+the ADVISE authors' code runs it, quirks included, and batched over units. This module checks the
+input, lays every unit out on its working grid (steps 1-4, :mod:`~captum_advise.density.padded_units`),
+hands the units to one backend for steps 5-9 (:mod:`~captum_advise.density.backends`) and
+interpolates the result onto the evaluation grid (step 10).
 """
 
 from __future__ import annotations
 
-import functools
+import importlib
 import math
 import os
 from typing import Literal, NamedTuple
 
 import torch
 
-from captum_advise.density.local_bandwidths import (
-    candidate_widths,
-    fft_smoothing_matrices,
-    local_optimal_widths,
-    matlab_linspace,
-)
-from captum_advise.density.padded_units import histograms, pad_units, working_lengths
-from captum_advise.density.stiffness_search import SearchProblem, golden_section_search
-from captum_advise.density.stiffness_search_cpu import fused_search_numba
+from captum_advise.density.padded_units import PaddedUnits, pad_units
+from captum_advise.matlab import linspace
 
 __all__ = ["BACKENDS", "KDEResult", "adaptive_kde"]
 
-UNITS_PER_CHUNK = 256
-BACKENDS = ("auto", "triton", "numba", "torch")
-# The fused kernel keeps (M x G) tiles in registers: beyond these it would spill, and the tensor path is used.
+BACKENDS = ("auto", "triton", "triton-no-spill", "numba", "torch")
+# Each backend's module (in captum_advise.density.backends) and the keyword arguments of its search.
+_SEARCHES = {
+    "triton": ("triton_backend", {"kernel": "v1"}),
+    "triton-no-spill": ("triton_backend", {"kernel": "no-spill"}),
+    "numba": ("numba_backend", {}),
+    "torch": ("torch_backend", {}),
+}
+# The fused kernels keep (M x G) tiles in registers: beyond these they would spill, and the tensor path is used.
 FUSED_MAX_BANDWIDTHS = 32
 FUSED_MAX_GRID = 1024
-Backend = Literal["auto", "triton", "numba", "torch"]
+Backend = Literal["auto", "triton", "triton-no-spill", "numba", "torch"]
 
 
 class KDEResult(NamedTuple):
@@ -87,11 +89,6 @@ def _scale_to_unit(samples: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (samples - low) / torch.where(span > 0, span, 1.0), 0.0)
 
 
-def _same_row(points: torch.Tensor, count: int) -> torch.Tensor:
-    """(L,) points as ``count`` identical rows, the layout of the per-unit helpers."""
-    return points.expand(count, -1).contiguous()
-
-
 def _interpolate_rows(grid: torch.Tensor, points: torch.Tensor, lengths: torch.Tensor, values: torch.Tensor):
     """Step 10, MATLAB ``interp1``: row u's values at its first ``lengths[u]`` ``points``, onto ``grid``."""
     queries = grid.expand(points.shape[0], -1).contiguous()
@@ -115,9 +112,9 @@ def _triton_available(device: torch.device) -> bool:
 def _choose_backend(backend: str, device: torch.device, n_bandwidths: int, n_grid: int) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "triton" and not _triton_available(device):
+    if backend.startswith("triton") and not _triton_available(device):
         raise ValueError(
-            f"backend='triton' needs samples on a CUDA device with Triton installed (got device {device}); "
+            f"backend={backend!r} needs samples on a CUDA device with Triton installed (got device {device}); "
             "on a CPU it runs only under TRITON_INTERPRET=1"
         )
     if backend == "numba" and device.type != "cpu":
@@ -130,22 +127,10 @@ def _choose_backend(backend: str, device: torch.device, n_bandwidths: int, n_gri
     return "triton" if fits and device.type == "cuda" and _triton_available(device) else "torch"
 
 
-def _fused_estimate(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.Tensor, n_bandwidths: int, backend: str):
-    """Every unit in one compiled call (Triton on CUDA, numba on the CPU), whatever its working-grid length."""
-    if backend == "triton":
-        from captum_advise.density.fused_kernel import fused_search, kernel_version
-
-        search = functools.partial(fused_search, version=kernel_version())
-    else:
-        search = fused_search_numba
-    units = pad_units(samples, grid, grid_cpu, n_bandwidths)
-    yopt, optwp = search(units)
-    valid = units.lengths >= 2
-    density = _interpolate_rows(grid, units.points, units.lengths, yopt)
-    bandwidth = _interpolate_rows(grid, units.points, units.lengths, optwp)
-    return KDEResult(
-        torch.where(valid[:, None], density, math.nan), torch.where(valid[:, None], bandwidth, math.nan), valid
-    )
+def _search(backend: str, units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps 5-9 of every unit on ``backend``, imported only now (Triton may not be installed)."""
+    module, options = _SEARCHES[backend]
+    return importlib.import_module(f"captum_advise.density.backends.{module}").search(units, **options)
 
 
 def adaptive_kde(
@@ -173,10 +158,9 @@ def adaptive_kde(
         backend: ``"auto"`` (default) runs the fused Triton kernel on CUDA (one launch, no host
             synchronisation, for M <= 32 and G <= 1024), the compiled numba kernel on a CPU, and
             the batched tensor implementation otherwise; ``"triton"``, ``"numba"`` or ``"torch"``
-            force one (``"triton"`` on a CPU needs ``TRITON_INTERPRET=1``). All give the
-            reference's result to rounding. The environment variable
-            ``CAPTUM_ADVISE_TRITON_KERNEL`` picks the Triton kernel: ``"v1"`` (default) or
-            ``"no-spill"`` (experimental, not yet checked on a GPU; see the README).
+            force one (``"triton"`` on a CPU needs ``TRITON_INTERPRET=1``);
+            ``"triton-no-spill"`` runs the second Triton kernel (experimental, not yet checked on
+            a GPU; see the README). All give the reference's result to rounding.
 
     Returns:
         :class:`KDEResult` with ``density`` (K, G), ``bandwidth`` (K, G) and ``valid`` (K,).
@@ -201,8 +185,8 @@ def adaptive_kde(
     samples = samples.detach().to(torch.float64)
     if grid is None:
         # Built on both devices rather than copied, which would wait for the device's queue.
-        grid_cpu = matlab_linspace(0.0, 1.0, samples.shape[1], device=torch.device("cpu"))
-        grid = matlab_linspace(0.0, 1.0, samples.shape[1], device=device)
+        grid_cpu = linspace(0.0, 1.0, samples.shape[1], device=torch.device("cpu"))
+        grid = linspace(0.0, 1.0, samples.shape[1], device=device)
     else:
         grid_cpu = torch.as_tensor(grid, dtype=torch.float64).cpu()
         grid = grid_cpu.to(device)
@@ -210,60 +194,11 @@ def adaptive_kde(
     chosen = _choose_backend(backend, device, n_bandwidths, grid.numel())
     if value_range == "unit":
         samples = _scale_to_unit(samples)
-    if chosen in ("triton", "numba"):
-        return _fused_estimate(samples, grid, grid_cpu, n_bandwidths, chosen)
-
-    n_units, n_grid = samples.shape[0], grid.numel()
-    low, high = float(grid_cpu[0]), float(grid_cpu[-1])
-    span = high - low
-    density = torch.full((n_units, n_grid), math.nan, dtype=torch.float64, device=device)
-    bandwidth = density.clone()
-    inside = (samples >= grid[0]) & (samples <= grid[-1])
-    lengths = working_lengths(samples, inside, float(grid_cpu.diff().min()), span, n_grid)
-    valid = (inside.sum(dim=1) >= 2) & (lengths >= 2)
-    if not valid.any():
-        return KDEResult(density, bandwidth, valid)
-
-    units = valid.nonzero().flatten()
-    padded = int(lengths[units].max())
-    problem = SearchProblem(
-        y_hist=torch.zeros(len(units), padded, dtype=torch.float64, device=device),
-        optws=torch.ones(len(units), n_bandwidths, padded, dtype=torch.float64, device=device),
-        widths=torch.empty(len(units), n_bandwidths, dtype=torch.float64, device=device),
-        grid=torch.zeros(len(units), padded, dtype=torch.float64, device=device),
-        dt=torch.empty(len(units), dtype=torch.float64, device=device),
-        inside=torch.zeros(len(units), padded, dtype=torch.bool, device=device),
+    units = pad_units(samples, grid, grid_cpu, n_bandwidths)
+    yopt, optwp = _search(chosen, units)
+    valid = units.lengths >= 2
+    density = _interpolate_rows(grid, units.points, units.lengths, yopt)
+    bandwidth = _interpolate_rows(grid, units.points, units.lengths, optwp)
+    return KDEResult(
+        torch.where(valid[:, None], density, math.nan), torch.where(valid[:, None], bandwidth, math.nan), valid
     )
-    points_of: dict[int, torch.Tensor] = {}
-    for length in lengths[units].unique().tolist():
-        members = (lengths[units] == length).nonzero().flatten()
-        points = grid if length == n_grid else matlab_linspace(low, high, length, device=device)
-        dt = points.diff().min().item()
-        widths = candidate_widths(dt, span, n_bandwidths, device=device)
-        rows = _same_row(points, len(members))
-        every_length = torch.full((len(members),), length, device=device)
-        y_hist = histograms(
-            samples[units[members]],
-            inside[units[members]],
-            rows,
-            torch.full_like(every_length, dt, dtype=torch.float64),
-            every_length,
-        )
-        problem.y_hist[members, :length] = y_hist
-        smoothing = fft_smoothing_matrices(widths, dt, length)
-        # Chunks bound the (units x M x M x L) window costs to about 40 MB at L = 196.
-        for chunk in torch.arange(len(members), device=device).split(UNITS_PER_CHUNK):
-            problem.optws[members[chunk], :, :length] = local_optimal_widths(y_hist[chunk], widths, smoothing)
-        problem.widths[members] = widths
-        problem.grid[members, :length] = points
-        problem.dt[members] = dt
-        problem.inside[members, :length] = True
-        points_of[length] = points
-
-    yopt, optwp = golden_section_search(problem)
-    for length, points in points_of.items():
-        members = (lengths[units] == length).nonzero().flatten()
-        rows, every_length = _same_row(points, len(members)), torch.full((len(members),), length, device=device)
-        density[units[members]] = _interpolate_rows(grid, rows, every_length, yopt[members, :length])
-        bandwidth[units[members]] = _interpolate_rows(grid, rows, every_length, optwp[members, :length])
-    return KDEResult(density, bandwidth, valid)

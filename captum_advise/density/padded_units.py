@@ -2,8 +2,8 @@
 
 Each unit gets its own working grid, but every working grid has at most ``G`` points (a coarse grid
 is coarser than the evaluation grid), so all of them fit in one (K, G) tensor padded after the
-unit's length ``L``. Nothing here reads a value back to the host: the fused kernel
-(:mod:`captum_advise.density.fused_kernel`) takes these tensors as they are.
+unit's length ``L``. Nothing here reads a value back to the host: every backend
+(:mod:`captum_advise.density.backends`) takes these tensors as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PaddedUnits", "histograms", "pad_units", "working_lengths"]
+from captum_advise.matlab import linspace_rows
+
+__all__ = ["PaddedUnits", "candidate_widths", "fft_lengths", "histograms", "pad_units", "working_lengths"]
 
 MAX_GRID_POINTS = 1000
 
@@ -48,14 +50,6 @@ def working_lengths(samples: torch.Tensor, inside: torch.Tensor, grid_step: floa
     return torch.where(coarse, coarse_length, float(n_grid)).long()
 
 
-def _matlab_linspace_rows(start: float, stop: float, lengths: torch.Tensor, n_columns: int) -> torch.Tensor:
-    """Row ``u``: MATLAB ``linspace(start, stop, lengths[u])`` in its first ``lengths[u]`` columns."""
-    columns = torch.arange(n_columns, dtype=torch.float64, device=lengths.device)
-    step = (stop - start) / (lengths.clamp(min=2) - 1).to(torch.float64)
-    points = start + columns * step[:, None]
-    return torch.where(columns == (lengths[:, None] - 1), stop, points)
-
-
 def _logexp(u: torch.Tensor) -> torch.Tensor:
     return torch.where(u < 100, torch.log(1 + torch.exp(u.clamp(max=100))), u)
 
@@ -64,8 +58,8 @@ def _ilogexp(u: torch.Tensor) -> torch.Tensor:
     return torch.where(u < 100, torch.log(torch.exp(u.clamp(max=100)) - 1), u)
 
 
-def _candidate_widths(dt: torch.Tensor, span: float, n_bandwidths: int) -> torch.Tensor:
-    """Step 4 for every unit: ``logexp(linspace(ilogexp(5 dt), ilogexp(T), M))``, (K, M)."""
+def candidate_widths(dt: torch.Tensor, span: float, n_bandwidths: int) -> torch.Tensor:
+    """Step 4 as the reference writes it: (K, M) ``W = logexp(linspace(ilogexp(5 dt), ilogexp(T), M))``."""
     low = _ilogexp(5 * dt)
     high = math.log(math.exp(span) - 1) if span < 100 else span
     columns = torch.arange(n_bandwidths, dtype=torch.float64, device=dt.device)
@@ -103,7 +97,7 @@ def pad_units(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.Tensor,
     inside = (samples >= low) & (samples <= high)
     lengths = working_lengths(samples, inside, float(grid_cpu.diff().min()), span, n_grid)
     lengths = torch.where((inside.sum(dim=1) >= 2) & (lengths >= 2), lengths, 0)
-    coarse_points = _matlab_linspace_rows(low, high, lengths, n_grid)
+    coarse_points = linspace_rows(low, high, lengths, n_grid)
     points = torch.where(lengths[:, None] == n_grid, grid, coarse_points)
     columns = torch.arange(n_grid, device=samples.device)
     real = columns < lengths[:, None]
@@ -111,4 +105,10 @@ def pad_units(samples: torch.Tensor, grid: torch.Tensor, grid_cpu: torch.Tensor,
     dt = torch.where(lengths >= 2, steps.min(dim=1).values, 1.0)
     points = torch.where(real, points, math.inf)
     y_hist = torch.where(real, histograms(samples, inside, points, dt, lengths), 0.0)
-    return PaddedUnits(lengths.to(torch.int32), points, dt, _candidate_widths(dt, span, n_bandwidths), y_hist)
+    return PaddedUnits(lengths.to(torch.int32), points, dt, candidate_widths(dt, span, n_bandwidths), y_hist)
+
+
+def fft_lengths(units: PaddedUnits) -> torch.Tensor:
+    """(K, M) FFT length ``2^ceil(log2(L + 3 sigma))`` of the reference's smoothing (step 5), ``sigma = W / dt``."""
+    sigma = units.widths / units.dt[:, None]
+    return torch.exp2(torch.ceil(torch.log2(units.lengths[:, None].to(torch.float64) + 3 * sigma)))

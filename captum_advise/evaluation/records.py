@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from captum_advise.output_files import atomic_write_csv, csv_text
+from captum_advise.runs.output_files import atomic_write_csv, csv_text
 
 __all__ = ["COLUMNS", "append_records", "completed_methods", "merge_records", "merged_rows", "read_records"]
 

@@ -19,9 +19,16 @@ from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import COLUMNS, append_records, completed_methods, merged_rows, read_records
 from captum_advise.evaluation.summary import summary_table
 from captum_advise.models import Geometry, LoadedModel
-from captum_advise.output_files import atomic_write_csv, atomic_write_text
-from captum_advise.ranks import gather, is_main_rank, locked_run_output, rank_and_size, rank_folder, shared_progress
-from captum_advise.run_info import write_run_info
+from captum_advise.runs.output_files import atomic_write_csv, atomic_write_text
+from captum_advise.runs.ranks import (
+    gather,
+    is_main_rank,
+    locked_run_output,
+    rank_and_size,
+    rank_folder,
+    shared_progress,
+)
+from captum_advise.runs.run_info import write_run_info
 
 __all__ = ["EvaluationConfig", "run_evaluation", "shard"]
 
@@ -138,7 +145,7 @@ def run_evaluation(
     locked for the run: a second run into the same ``out`` fails at once.
 
     Under torchrun (a ``torch.distributed`` process group with several ranks; see
-    :mod:`captum_advise.ranks`) the images still to do are dealt out to the ranks; each appends
+    :mod:`captum_advise.runs.ranks`) the images still to do are dealt out to the ranks; each appends
     its rows to ``out/ranks/rank-R-of-W/records.csv``, and when all have finished rank 0 merges
     them into ``out/records.csv`` (in image order) and writes ``summary.md``. A rerun of the same
     command, with any number of ranks, resumes from every file there.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from captum_advise.output_files import atomic_write_csv
+from captum_advise.runs.output_files import atomic_write_csv
 
 __all__ = ["write_rows"]
 

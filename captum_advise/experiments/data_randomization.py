@@ -26,7 +26,7 @@ from tqdm import tqdm
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
-from captum_advise.run_info import write_run_info
+from captum_advise.runs.run_info import write_run_info
 
 __all__ = ["DataRandomizationResult", "run_data_randomization", "shapes_dataset", "small_cnn", "train"]
 

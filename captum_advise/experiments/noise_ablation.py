@@ -12,9 +12,9 @@ from captum_advise.data import PAPER_DENSITIES, ImageRecord
 from captum_advise.evaluation import EvaluationConfig, run_evaluation, summary_rows
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.models import LoadedModel
-from captum_advise.output_files import save_figure
-from captum_advise.ranks import is_main_rank
-from captum_advise.run_info import write_run_info
+from captum_advise.runs.output_files import save_figure
+from captum_advise.runs.ranks import is_main_rank
+from captum_advise.runs.run_info import write_run_info
 
 __all__ = ["ablation_plot", "relu_options", "run_noise_ablation"]
 

@@ -37,28 +37,17 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from captum_advise.attr import LayerADVISE, for_captum_metrics
-from captum_advise.baselines.captum_layer_cams import (
-    LayerGradCamLib,
-    LayerGradCamPlusPlus,
-    LayerLayerCam,
-    LayerScoreCam,
-)
+from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
 from captum_advise.data import ImageRecord, noise_generator, salt_and_pepper
 from captum_advise.evaluation import append_records, mean_interval, read_records
 from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel
-from captum_advise.output_files import atomic_write_text, locked_output
-from captum_advise.run_info import write_run_info
+from captum_advise.runs.output_files import atomic_write_text, locked_output
+from captum_advise.runs.run_info import write_run_info
 
 __all__ = ["ROBUSTNESS_COLUMNS", "ROBUSTNESS_METHODS", "RobustnessConfig", "robustness_summary", "run_robustness"]
 
-ROBUSTNESS_METHODS: dict[str, type] = {
-    "advise": LayerADVISE,
-    "gradcam": LayerGradCamLib,
-    "gradcampp": LayerGradCamPlusPlus,
-    "scorecam": LayerScoreCam,
-    "layercam": LayerLayerCam,
-}
+ROBUSTNESS_METHODS: dict[str, type] = {"advise": LayerADVISE, **LAYER_ATTRIBUTIONS}
 MEASURES = ("sensitivity_max", "infidelity", "flip_density")
 ROBUSTNESS_COLUMNS = ("image", "label", "target", "method", *MEASURES, *(f"flip_{m}" for m in SIMILARITY_MEASURES))
 

@@ -25,9 +25,9 @@ from captum_advise.experiments.randomization import (
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel, resolve_layer
-from captum_advise.output_files import save_figure
-from captum_advise.ranks import gather, is_main_rank, rank_and_size, shared_progress
-from captum_advise.run_info import write_run_info
+from captum_advise.runs.output_files import save_figure
+from captum_advise.runs.ranks import gather, is_main_rank, rank_and_size, shared_progress
+from captum_advise.runs.run_info import write_run_info
 
 __all__ = ["SanityConfig", "run_parameter_randomization", "sanity_plot", "summarize_similarity"]
 

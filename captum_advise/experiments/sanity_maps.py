@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
 from captum_advise.baselines import CAM_CLASSES, GradCamLibraryMethod
-from captum_advise.imresize import upsample_maps
+from captum_advise.matlab import upsample_maps
 
 __all__ = ["SANITY_METHODS", "sanity_maps"]
 

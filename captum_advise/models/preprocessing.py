@@ -20,7 +20,7 @@ from torch import Tensor
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as tvf
 
-from captum_advise.imresize import imresize
+from captum_advise.matlab import imresize
 
 __all__ = ["GEOMETRIES", "Geometry", "ImagePreprocessor"]
 

@@ -1,9 +1,10 @@
-"""Snapshot and restore the parts of a model that third-party explainers change."""
+"""The one way the package leaves a model as it found it: flags, ``requires_grad`` and ``.grad``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from torch import nn
 
@@ -11,19 +12,31 @@ __all__ = ["preserved_state"]
 
 
 @contextmanager
-def preserved_state(model: nn.Module) -> Iterator[None]:
+def preserved_state(model: Callable[..., Any], *, eval_mode: bool = False) -> Iterator[bool]:
     """Restore every module's train/eval flag, every parameter's requires_grad and .grad on exit.
 
     pytorch-grad-cam, for instance, calls ``model.eval()`` and fills ``.grad`` through
-    ``loss.backward()``; neither should outlive the call.
+    ``loss.backward()``; neither should outlive the call. ``eval_mode=True`` also puts every module
+    in eval mode for the duration: a model left in training mode would update BatchNorm's running
+    statistics on every call and give different maps each time (Dropout).
+
+    Args:
+        model: the model; a callable that is not an ``nn.Module`` has nothing to restore.
+        eval_mode: switch every module to eval mode inside the block.
+
+    Yields:
+        Whether any module was in training mode on entry.
     """
-    modules = list(model.modules())
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
     training = [module.training for module in modules]
-    parameters = list(model.parameters())
+    parameters = list(model.parameters()) if isinstance(model, nn.Module) else []
     requires_grad = [parameter.requires_grad for parameter in parameters]
     grads = [parameter.grad for parameter in parameters]
+    if eval_mode:
+        for module in modules:
+            module.training = False
     try:
-        yield
+        yield any(training)
     finally:
         for module, flag in zip(modules, training, strict=True):
             module.training = flag

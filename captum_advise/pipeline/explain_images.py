@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from captum_advise.attr import LayerADVISE
-from captum_advise.attr.group_confidence import confident_peaks
+from captum_advise.attr import ADVISEExplanation, LayerADVISE
+from captum_advise.attr.group_rules import explanation_confidence
 from captum_advise.data import ImageRecord, batches
 from captum_advise.models import Geometry, LoadedModel
 
@@ -154,7 +154,7 @@ def explain_images(
             explanation = advise.explain(inputs, target=target)
             group_maps = explanation.interpolate(size)
             grad_cam_maps = explanation.interpolate_grad_cam(size)
-            confident = confident_peaks(loaded.model, inputs, explanation) if confidence else [None] * len(chunk)
+            confident = _confident_peaks(loaded.model, inputs, explanation) if confidence else [None] * len(chunk)
             for n, record in enumerate(chunk):
                 groups = [
                     {
@@ -184,3 +184,11 @@ def explain_images(
                 )
             bar.update(len(chunk))
     return results
+
+
+def _confident_peaks(model: nn.Module, inputs: Tensor, explanation: ADVISEExplanation) -> list[int | None]:
+    """For each example, the peak count of its most confident kept group (None if it has none)."""
+    choice = explanation_confidence(model, inputs, explanation).choice().tolist()
+    return [
+        groups[index].peaks if index >= 0 else None for groups, index in zip(explanation.groups, choice, strict=True)
+    ]

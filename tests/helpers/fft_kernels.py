@@ -5,7 +5,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from captum_advise.density.local_bandwidths import candidate_widths, fft_lengths, fft_smoothing_matrices
+from captum_advise.density.backends.torch_backend import fft_smoothing_matrices
+from captum_advise.density.padded_units import PaddedUnits, candidate_widths, fft_lengths
 
 # Grids of 2 and 3 points have widths under 3 grid steps, where Poisson's sum falls short.
 LENGTHS = (2, 3, 4, 6, 9, 49, 196)
@@ -16,8 +17,11 @@ def reference_kernel_cases() -> Iterator[tuple[int, float, torch.Tensor, torch.T
     """Per grid length: (L, dt, (M,) widths, (M,) n_fft, (M, L, L) FFT smoothing matrices, (L, L) signed lag)."""
     for length in LENGTHS:
         dt = 1.0 / (length - 1)
-        widths = candidate_widths(dt, 1.0, N_WIDTHS, device=torch.device("cpu"))
-        n_fft = fft_lengths(widths[None], torch.tensor([dt]), torch.tensor([length]))[0]
+        widths = candidate_widths(torch.tensor([dt], dtype=torch.float64), 1.0, N_WIDTHS)[0]
+        unit = PaddedUnits(
+            torch.tensor([length]), torch.empty(1, 0), torch.tensor([dt]), widths[None], torch.empty(1, 0)
+        )
+        n_fft = fft_lengths(unit)[0]
         lag = torch.arange(length)[:, None] - torch.arange(length)[None, :]
         yield length, dt, widths, n_fft, fft_smoothing_matrices(widths, dt, length), lag
 

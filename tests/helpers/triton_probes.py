@@ -3,7 +3,7 @@
 import triton
 import triton.language as tl
 
-from captum_advise.density.fused_kernel_no_spill import ROW_CHUNK, _smoothing_kernels
+from captum_advise.density.backends.triton_no_spill import ROW_CHUNK, _smoothing_kernels
 
 
 @triton.jit

@@ -1,11 +1,15 @@
-"""MATLAB's ``imresize(..., 'bicubic')``, exactly, as two small matrix products (spec §4 step 4, §5).
+"""MATLAB's arithmetic where the reference's results depend on it: ``imresize`` and ``linspace``.
 
-The reference upsamples every map and resizes every photo with MATLAB's ``imresize``: Keys' cubic
-kernel with a = -0.5, symmetric (mirrored) edges, weights normalised to sum 1, and, when shrinking,
-the kernel stretched by 1/scale (antialiasing). torch's bicubic uses a = -0.75 and clamped edges and
+``imresize(..., 'bicubic')`` (spec §4 step 4, §5), exactly, as two small matrix products. The
+reference upsamples every map and resizes every photo with it: Keys' cubic kernel with a = -0.5,
+symmetric (mirrored) edges, weights normalised to sum 1, and, when shrinking, the kernel stretched
+by 1/scale (antialiasing). torch's bicubic uses a = -0.75 and clamped edges and
 never antialiases, which moves about 1% of the protocol's mask pixels. Resizing is separable, so
 each axis is one (out x in) weight matrix; MATLAB resizes the axis that shrinks most first and, for
 uint8 images, rounds back to uint8 after each axis.
+
+``linspace`` (spec §2): its rounding differs from ``torch.linspace`` in the last bit, and the
+density estimate's histogram edges are built from its points.
 """
 
 from __future__ import annotations
@@ -16,7 +20,16 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["UPSAMPLE_MODES", "UpsampleMode", "cubic", "imresize", "resize_weights", "upsample_maps"]
+__all__ = [
+    "UPSAMPLE_MODES",
+    "UpsampleMode",
+    "cubic",
+    "imresize",
+    "linspace",
+    "linspace_rows",
+    "resize_weights",
+    "upsample_maps",
+]
 
 UpsampleMode = Literal["matlab_bicubic", "bicubic", "bilinear"]
 UPSAMPLE_MODES: tuple[str, ...] = ("matlab_bicubic", "bicubic", "bilinear")
@@ -102,3 +115,20 @@ def upsample_maps(maps: Tensor, size: tuple[int, int], mode: UpsampleMode = "mat
     if mode in ("bicubic", "bilinear"):
         return torch.nn.functional.interpolate(maps.unsqueeze(1), size, mode=mode)[:, 0]
     raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {mode!r}")
+
+
+def linspace(start: float, stop: float, num: int, *, device: torch.device) -> Tensor:
+    """MATLAB's ``linspace``: ``start + (0:num-1) * step`` with the last point set to ``stop``, float64."""
+    if num == 1:
+        return torch.tensor([stop], dtype=torch.float64, device=device)
+    points = start + torch.arange(num, dtype=torch.float64, device=device) * ((stop - start) / (num - 1))
+    points[-1] = stop
+    return points
+
+
+def linspace_rows(start: float, stop: float, lengths: Tensor, n_columns: int) -> Tensor:
+    """Row ``u``: MATLAB ``linspace(start, stop, lengths[u])`` in its first ``lengths[u]`` of ``n_columns`` columns."""
+    columns = torch.arange(n_columns, dtype=torch.float64, device=lengths.device)
+    step = (stop - start) / (lengths.clamp(min=2) - 1).to(torch.float64)
+    points = start + columns * step[:, None]
+    return torch.where(columns == (lengths[:, None] - 1), stop, points)

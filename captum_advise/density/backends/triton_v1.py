@@ -3,8 +3,9 @@
 Each program takes units ``pid, pid + P, ...`` and runs, for each, the smoothings and window costs
 (steps 5-7), the golden-section search of the stiffness (steps 8-9) and the final normalisation,
 without leaving the GPU: one launch for every unit of a batch whatever its working-grid length, no
-host synchronisation. Arithmetic in float64, with the CPU kernel's organisation
-(:mod:`captum_advise.density.stiffness_search_cpu`):
+host synchronisation (the launcher is :mod:`captum_advise.density.backends.triton_backend`).
+Arithmetic in float64, with the CPU kernel's organisation
+(:mod:`captum_advise.density.backends.numba_backend`):
 
 * The FFT smoothing of step 5 is a circular convolution with the periodic kernel
   ``ifft(exp(-(2 pi sigma f)^2 / 2))``, which by Poisson's summation formula is the Gaussian of
@@ -22,35 +23,15 @@ Under ``TRITON_INTERPRET=1`` the same kernel runs on a CPU (slowly), which is ho
 
 from __future__ import annotations
 
-import functools
-import math
-import os
-
-import torch
 import triton
 import triton.language as tl
 
-from captum_advise.density.local_bandwidths import fft_lengths
-from captum_advise.density.padded_units import PaddedUnits
+__all__ = ["EXTRA_ARGUMENTS", "search_kernel", "warps"]
 
-__all__ = ["KERNEL_VARIABLE", "KERNEL_VERSIONS", "fused_search", "kernel_version"]
-
-GOLDEN = (math.sqrt(5) + 1) / 2
-# Read by the kernel from memory, so that no float64 constant is ever rounded through float32.
-# (golden-section weights, sqrt(2 pi), search interval's start, tolerance, tie tolerance, negligible
-# term, 2 pi; the last is read by the second version only)
-CONSTANTS = (GOLDEN - 1, 2 - GOLDEN, math.sqrt(2 * math.pi), 1e-12, 1e-5, 1e-12, 1e-18, 2 * math.pi)
-# The environment variable that picks the kernel, and its values: "v1" (this module's, the default,
-# checked on an H200) or "no-spill" (:mod:`captum_advise.density.fused_kernel_no_spill`,
-# experimental: checked under the interpreter only, so far).
-KERNEL_VARIABLE = "CAPTUM_ADVISE_TRITON_KERNEL"
-KERNEL_VERSIONS = ("v1", "no-spill")
-# Measured on an H200 (benchmarks/RESULTS.md): more programs or warps than this only wait on each other.
-PROGRAMS_PER_SM = 16
 # Warps per program for grids of up to 64, up to 256 and more points.
 WARPS = (2, 2, 4)
-# Under the interpreter: few programs, so that each runs several units as on a GPU.
-INTERPRETER_PROGRAMS = 3
+# Compile-time arguments beyond the launcher's common ones: none.
+EXTRA_ARGUMENTS: dict[str, int] = {}
 
 
 @triton.jit
@@ -200,7 +181,7 @@ def _cost(
 
 
 @triton.jit
-def _search_kernel(
+def search_kernel(
     y_hist_ptr,
     points_ptr,
     widths_ptr,
@@ -343,81 +324,6 @@ def _search_kernel(
             tl.store(optwp_ptr + unit * n_grid + offs, optwp, mask=inside)
 
 
-def _next_power_of_two(value: int) -> int:
-    return 1 << max(0, (value - 1).bit_length())
-
-
-def _warps(block: int) -> int:
+def warps(block: int) -> int:
     """Warps per program: enough threads for the (M, block) tiles, not so many that they idle."""
     return WARPS[0] if block <= 64 else WARPS[1] if block <= 256 else WARPS[2]
-
-
-def _program_count(n_units: int, device: torch.device) -> int:
-    if device.type != "cuda":
-        return max(1, min(n_units, INTERPRETER_PROGRAMS))
-    return max(1, min(n_units, torch.cuda.get_device_properties(device).multi_processor_count * PROGRAMS_PER_SM))
-
-
-@functools.cache
-def _constants(device: torch.device) -> torch.Tensor:
-    # Cached: copying them to the GPU on every call would wait for its queue.
-    return torch.tensor(CONSTANTS, dtype=torch.float64, device=device)
-
-
-def kernel_version() -> str:
-    """The kernel that ``CAPTUM_ADVISE_TRITON_KERNEL`` picks (``"v1"`` when unset)."""
-    version = os.environ.get(KERNEL_VARIABLE, KERNEL_VERSIONS[0])
-    if version not in KERNEL_VERSIONS:
-        raise ValueError(f"{KERNEL_VARIABLE} must be one of {KERNEL_VERSIONS}, got {version!r}")
-    return version
-
-
-def _kernel_and_options(version: str, block: int) -> tuple:
-    """The search kernel of ``version``, its warps per program and its extra compile-time arguments."""
-    if version == "no-spill":
-        from captum_advise.density import fused_kernel_no_spill as no_spill
-
-        return no_spill.search_kernel, no_spill.warps(block), {"chunk": no_spill.ROW_CHUNK}
-    return _search_kernel, _warps(block), {}
-
-
-def fused_search(units: PaddedUnits, version: str = "v1") -> tuple[torch.Tensor, torch.Tensor]:
-    """Steps 5-9 for every unit of :class:`PaddedUnits`; returns (K, G) ``yopt`` and ``optwp``.
-
-    ``version`` is one of :data:`KERNEL_VERSIONS`. Entries after a unit's length, and the rows of
-    failed units (length 0), are NaN.
-    """
-    n_units, n_grid = units.y_hist.shape
-    n_widths = units.widths.shape[1]
-    device = units.y_hist.device
-    n_fft = fft_lengths(units.widths, units.dt, units.lengths)
-    block = _next_power_of_two(max(n_grid, 16))
-    rows, table_rows = _next_power_of_two(max(n_widths, 2)), _next_power_of_two(n_widths + 2)
-    programs = _program_count(n_units, device)
-    scratch = torch.zeros(programs, 3 * rows + table_rows + 2, block, dtype=torch.float64, device=device)
-    yopt = torch.full((n_units, n_grid), math.nan, dtype=torch.float64, device=device)
-    optwp = torch.full_like(yopt, math.nan)
-    constants = _constants(device)
-    kernel, num_warps, extra = _kernel_and_options(version, block)
-    if n_units:
-        kernel[(programs,)](
-            units.y_hist,
-            units.points,
-            units.widths.contiguous(),
-            n_fft.contiguous(),
-            units.dt,
-            units.lengths,
-            constants,
-            yopt,
-            optwp,
-            scratch,
-            n_units,
-            n_grid,
-            n_widths,
-            m_block=rows,
-            t_block=table_rows,
-            block=block,
-            num_warps=num_warps,
-            **extra,
-        )
-    return yopt, optwp

@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from captum_advise.output_files import OutputFolderError, locked_output, prepare_output_folder
+from captum_advise.runs.output_files import OutputFolderError, locked_output, prepare_output_folder
 
 __all__ = [
     "RankFailedError",

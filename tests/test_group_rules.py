@@ -10,7 +10,7 @@ from torch import nn
 
 from captum_advise import LayerADVISE
 from captum_advise.attr.explanation import min_max_normalize
-from captum_advise.attr.group_confidence import confidence_choice, confidence_weighted_maps, group_confidence
+from captum_advise.attr.group_rules import confidence_choice, confidence_weighted_maps, group_confidence
 
 
 def sum_model(inputs: torch.Tensor) -> torch.Tensor:

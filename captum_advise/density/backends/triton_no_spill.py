@@ -1,6 +1,6 @@
 """Steps 5-9 as one Triton kernel, second version: no register spills (**experimental**).
 
-The same computation as :mod:`captum_advise.density.fused_kernel` (one program per unit, every
+The same computation as :mod:`captum_advise.density.backends.triton_v1` (one program per unit, every
 unit of a batch in one launch, float64, the CPU kernel's organisation), rearranged so that Triton's
 ``ptxas`` for sm_90 spills no registers (the first version spilled 3.5 KB per thread at 196 grid
 points; ``tests/test_fused_kernel_compiles.py``):
@@ -14,18 +14,17 @@ points; ``tests/test_fused_kernel_compiles.py``):
 * The FFT smoothing kernel is Poisson's sum of Gaussians as in the first version, up to the
   spectrum beyond the FFT's highest frequency, ``exp(-pi^2 sigma^2 / 2)``: below 1e-16 except for
   widths under 3 grid steps, which only working grids of 2 or 3 points have; those kernels are
-  summed as the inverse FFT itself, as on the CPU (:mod:`captum_advise.density.local_bandwidths_cpu`).
+  summed as the inverse FFT itself, as on the CPU (:mod:`captum_advise.density.backends.numba_backend`).
 * Balloon estimate: stopped at the first lag where the widest bandwidth's term (the largest of the
   lag) is negligible, found by the same recurrence on one scalar before the sum, so that the sum's
   loop has no reduction across the program (the CPU rule).
 
 It has passed the golden cases under ``TRITON_INTERPRET=1`` but has not yet run on a GPU, where
 only the CUDA golden test can check it (the interpreter does not see GPU concurrency). Hence it is
-chosen only by ``CAPTUM_ADVISE_TRITON_KERNEL=no-spill`` (see
-:func:`captum_advise.density.fused_kernel.fused_search`). The parts it has in common with the first
-version (the Nadaraya-Watson step and normalisation in ``_cost``, the kernel's prologue) are copied,
-not shared, so that the default kernel stays exactly the code that passed the CUDA golden test;
-one of the two kernels goes once this one has run on a GPU.
+chosen only by ``adaptive_kde(..., backend="triton-no-spill")``. The parts it has in common with
+the first version (the Gaussian, the Nadaraya-Watson step and normalisation in ``_cost``, the
+kernel's prologue) are copied, not shared, so that the default kernel stays exactly the code that
+passed the CUDA golden test; one of the two kernels goes once this one has run on a GPU.
 """
 
 from __future__ import annotations
@@ -33,9 +32,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from captum_advise.density.fused_kernel import _gauss
-
-__all__ = ["ROW_CHUNK", "search_kernel", "warps"]
+__all__ = ["EXTRA_ARGUMENTS", "ROW_CHUNK", "search_kernel", "warps"]
 
 # Below this width in grid steps, Poisson's sum misses more than 1e-16 of the kernel (see above).
 POISSON_MIN_SIGMA = tl.constexpr(3.0)
@@ -46,6 +43,13 @@ ROW_CHUNK = 2
 # Warps per program for grids of up to 64, 256, 512 and 1024 points: the fewest that compile without
 # spilling registers to local memory (2 warps measured faster than 4 and 8 on an H200 at 196 points).
 WARPS = (2, 2, 4, 8)
+# Compile-time arguments beyond the launcher's common ones.
+EXTRA_ARGUMENTS = {"chunk": ROW_CHUNK}
+
+
+@triton.jit
+def _gauss(sq_distance, width, sqrt_2pi):
+    return tl.exp(-sq_distance / 2 / (width * width)) / (sqrt_2pi * width)
 
 
 @triton.jit

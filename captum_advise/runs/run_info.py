@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from captum_advise.output_files import atomic_write_text
+from captum_advise.runs.output_files import atomic_write_text
 
 __all__ = ["LIBRARIES", "run_info", "write_run_info"]
 
