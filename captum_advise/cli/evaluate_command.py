@@ -12,7 +12,7 @@ from captum_advise.cli.explain_command import add_model_arguments
 if TYPE_CHECKING:
     from captum_advise.data import ImageRecord
 
-__all__ = ["add_evaluate_command", "add_merge_command", "folder_records", "method_list"]
+__all__ = ["add_evaluate_command", "add_merge_command", "add_new_argument", "folder_records", "method_list"]
 
 
 def method_list(text: str) -> list[str]:
@@ -108,8 +108,9 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
         help="LIME's surrogate model [default: tree, imageLIME's]",
     )
     parser.add_argument("--scorecam-batch-size", type=int, default=32, help="Score-CAM batch [default: 32]")
+    add_new_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_evaluate, across_ranks=True)
+    parser.set_defaults(run=run_evaluate, across_ranks=True, resumes=True)
 
 
 def add_merge_command(commands: argparse._SubParsersAction) -> None:
@@ -121,6 +122,15 @@ def add_merge_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("shards", nargs="+", type=Path, help="output folders of evaluate --shard runs")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.set_defaults(run=run_merge)
+
+
+def add_new_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--new",
+        action="store_true",
+        help="start afresh in an --out that holds rows of other settings: its files are moved into "
+        "--out/replaced-TIME/ (never deleted) [default: resume, and refuse other settings]",
+    )
 
 
 def folder_records(folder: Path, labels: Path | None = None) -> list[ImageRecord]:
@@ -177,7 +187,7 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
         },
         geometry=args.geometry,
     )
-    rows = run_evaluation(loaded, records, args.out, config, progress=not args.quiet)
+    rows = run_evaluation(loaded, records, args.out, config, progress=not args.quiet, new=args.new)
     if not is_main_rank():
         return 0
     warning = " (RANDOM WEIGHTS: not a trained model)" if loaded.random_weights else ""
@@ -189,12 +199,16 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
 def run_merge(args: argparse.Namespace) -> int:
     from captum_advise.evaluation import merge_records, read_records, summary_table
     from captum_advise.runs.output_files import atomic_write_text, locked_output
+    from captum_advise.runs.settings import check_settings, common_settings
 
     sources = [folder / "records.csv" for folder in args.shards]
     for source in sources:
         if not source.exists():
             raise FileNotFoundError(f"no records.csv in {source.parent}")
+    settings = common_settings(args.shards)
     with locked_output(args.out):
+        if settings is not None:
+            check_settings(args.out, settings, (args.out / "records.csv").exists())
         count = merge_records(sources, args.out / "records.csv")
         atomic_write_text(args.out / "summary.md", summary_table(read_records(args.out / "records.csv")))
     print(f"merged {count} records from {len(sources)} shards into {args.out}\n")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from captum_advise.cli.choices import PAPER_DENSITIES, ROBUSTNESS_METHODS, SANITY_METHODS
-from captum_advise.cli.evaluate_command import folder_records, method_list
+from captum_advise.cli.evaluate_command import add_new_argument, folder_records, method_list
 from captum_advise.cli.explain_command import add_model_arguments
 from captum_advise.runs.ranks import is_main_rank
 
@@ -59,8 +59,9 @@ def add_ablate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="noise seed [default: 0]")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_new_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(run=run_ablate, across_ranks=True)
+    parser.set_defaults(run=run_ablate, across_ranks=True, resumes=True)
 
 
 def add_robustness_command(commands: argparse._SubParsersAction) -> None:
@@ -89,8 +90,9 @@ def add_robustness_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-density", type=float, default=0.5, help="largest noise density searched [default: 0.5]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_new_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_robustness_command)
+    parser.set_defaults(run=run_robustness_command, resumes=True)
 
 
 def run_robustness_command(args: argparse.Namespace) -> int:
@@ -111,7 +113,7 @@ def run_robustness_command(args: argparse.Namespace) -> int:
     )
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
-    rows = run_robustness(loaded, records, args.out, config, progress=not args.quiet)
+    rows = run_robustness(loaded, records, args.out, config, progress=not args.quiet, new=args.new)
     print(f"{len(rows)} rows in {args.out / 'robustness.csv'}\n")
     print((args.out / "summary.md").read_text())
     return 0
@@ -139,6 +141,7 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, help="layers from the top [default: all]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_new_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_sanity, across_ranks=True)
 
@@ -189,7 +192,9 @@ def run_ablate(args: argparse.Namespace) -> int:
         geometry=args.geometry,
     )
     relu_modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.relu]
-    rows = run_noise_ablation(loaded, records, args.out, config, args.densities, relu_modes, progress=not args.quiet)
+    rows = run_noise_ablation(
+        loaded, records, args.out, config, args.densities, relu_modes, progress=not args.quiet, new=args.new
+    )
     if is_main_rank():
         print(f"{len(rows)} lines in {args.out / 'ablation.csv'}; plot {args.out / 'ablation.png'}")
     return 0
@@ -203,7 +208,7 @@ def run_sanity(args: argparse.Namespace) -> int:
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
     config = SanityConfig(methods, args.layer, args.mode, args.steps, args.seed, args.device, args.geometry, args.init)
-    rows = run_parameter_randomization(loaded, records, args.out, config, progress=not args.quiet)
+    rows = run_parameter_randomization(loaded, records, args.out, config, progress=not args.quiet, new=args.new)
     if not is_main_rank():
         return 0
     summary = summarize_similarity(rows)

@@ -77,11 +77,19 @@ def show_library_messages() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a command; return its exit status (0 on success, 1 on an error, 2 on bad usage)."""
+    """Run a command; return its exit status (0 on success, 1 on an error, 2 on bad usage, 130 on Ctrl-C)."""
     args = build_parser().parse_args(argv)
     show_library_messages()
     try:
         return _run_on_ranks(args)
+    except KeyboardInterrupt as interrupt:
+        # Every file is written atomically or appended row by row: the run stops consistent.
+        done = str(interrupt) or "interrupted"
+        then = (
+            "rerun the same command to resume" if getattr(args, "resumes", False) else "the files written are complete"
+        )
+        print(f"\ncaptum-advise {args.command}: {done}; {then}", file=sys.stderr)
+        return 130
     except Exception as error:
         if not isinstance(error, _expected_errors()):
             raise

@@ -29,8 +29,12 @@ from captum_advise.runs.ranks import (
     shared_progress,
 )
 from captum_advise.runs.run_info import write_run_info
+from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
-__all__ = ["EvaluationConfig", "run_evaluation", "shard"]
+__all__ = ["RUN_FILES", "EvaluationConfig", "evaluation_settings", "run_evaluation", "shard"]
+
+# What an evaluation writes into its folder (moved aside together when a run starts afresh).
+RUN_FILES = ("records.csv", "summary.md", "run_info.json", "settings.json", "ranks")
 
 
 @dataclass
@@ -131,14 +135,36 @@ def _network_image(loaded: LoadedModel, record: ImageRecord, config: EvaluationC
     return image
 
 
+def evaluation_settings(loaded: LoadedModel, config: EvaluationConfig) -> dict[str, Any]:
+    """The settings that define an evaluation's rows (:mod:`captum_advise.runs.settings`).
+
+    Which methods and images are evaluated, on which device and in which batches, are not among
+    them: a run may add methods or images to a folder and still resume.
+    """
+    options = {
+        "geometry": config.geometry,
+        "protocol": config.protocol,
+        "method_options": config.method_options,
+        "noise_density": config.noise_density,
+        "noise_seed": config.noise_seed,
+    }
+    layer = config.layer or loaded.preset.reference_layer
+    return run_settings("evaluate", loaded.preset.name, loaded.weights, layer, **options)
+
+
 def run_evaluation(
     loaded: LoadedModel,
     records: Sequence[ImageRecord],
     out: Path,
     config: EvaluationConfig,
     progress: bool = True,
+    new: bool = False,
 ) -> list[dict[str, str]]:
     """Evaluate every method on every image; resume from ``out/records.csv`` if it exists.
+
+    A folder whose rows were computed with other settings (:func:`evaluation_settings`, recorded in
+    ``out/settings.json``) is refused before any work, unless ``new``: then its files are first
+    moved into ``out/replaced-<time>/`` and the run starts afresh.
 
     Writes ``out/records.csv`` (appended after every batch, so an interrupted run loses at most
     one batch; a cut last line is recomputed) and ``out/summary.md`` (atomically). The folder is
@@ -155,8 +181,14 @@ def run_evaluation(
 
     Raises:
         OutputFolderError: ``out`` is a file, not writable, or locked by another run.
+        SettingsMismatchError: ``out`` holds rows computed with other settings (and not ``new``).
     """
     with locked_run_output(out):
+        if new and is_main_rank():
+            move_aside(out, RUN_FILES)
+        gather(None)  # every rank reads the folder after it was moved aside
+        has_rows = any(path.exists() for path in _record_files(out))
+        check_settings(out, evaluation_settings(loaded, config), has_rows, write=is_main_rank())
         if is_main_rank():
             write_run_info(
                 out,

@@ -13,8 +13,9 @@ from captum_advise.evaluation import EvaluationConfig, run_evaluation, summary_r
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.models import LoadedModel
 from captum_advise.runs.output_files import save_figure
-from captum_advise.runs.ranks import is_main_rank
+from captum_advise.runs.ranks import gather, is_main_rank
 from captum_advise.runs.run_info import write_run_info
+from captum_advise.runs.settings import move_aside
 
 __all__ = ["ablation_plot", "relu_options", "run_noise_ablation"]
 
@@ -51,16 +52,23 @@ def run_noise_ablation(
     densities: Sequence[float] = PAPER_DENSITIES,
     relu_modes: Sequence[bool] = (True, False),
     progress: bool = True,
+    new: bool = False,
 ) -> list[dict[str, object]]:
     """Run the AVX protocol on noisy copies of the images for every density and ReLU setting.
 
     Each setting is a resumable evaluation in ``out/relu-on_d0.025/`` etc. (split across ranks
     under torchrun, as :func:`run_evaluation` is); the summary goes to ``out/ablation.csv`` and
-    ``out/ablation.png``, written by rank 0.
+    ``out/ablation.png``, written by rank 0. Each setting's folder refuses rows of other settings
+    (see :func:`run_evaluation`); ``new`` first moves every file of an earlier ablation in ``out``
+    into ``out/replaced-<time>/``.
 
     Returns:
         The rows of ablation.csv.
     """
+    if new and is_main_rank() and out.is_dir():
+        settings = sorted(path.name for path in out.glob("relu-*_d*") if path.is_dir())
+        move_aside(out, (*settings, "ablation.csv", "ablation.png", "run_info.json"))
+    gather(None)  # every rank reads the folder after it was moved aside
     rows: list[dict[str, object]] = []
     for relu in relu_modes:
         for density in densities:

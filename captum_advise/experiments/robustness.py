@@ -34,7 +34,6 @@ from captum.attr import LayerAttribution
 from captum.metrics import infidelity, sensitivity_max
 from captum.robust import MinParamPerturbation
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from captum_advise.attr import LayerADVISE, for_captum_metrics
 from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
@@ -43,7 +42,9 @@ from captum_advise.evaluation import append_records, mean_interval, read_records
 from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel
 from captum_advise.runs.output_files import atomic_write_text, locked_output
+from captum_advise.runs.ranks import shared_progress
 from captum_advise.runs.run_info import write_run_info
+from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
 __all__ = ["ROBUSTNESS_COLUMNS", "ROBUSTNESS_METHODS", "RobustnessConfig", "robustness_summary", "run_robustness"]
 
@@ -166,8 +167,13 @@ def run_robustness(
     out: Path,
     config: RobustnessConfig,
     progress: bool = True,
+    new: bool = False,
 ) -> list[dict[str, str]]:
     """Measure every image with every method; resumes ``out/robustness.csv``.
+
+    Rows computed with other settings (every option but the methods and the device; recorded in
+    ``out/settings.json``) are refused before any work, unless ``new``: then the folder's files are
+    first moved into ``out/replaced-<time>/``.
 
     Returns:
         The rows of robustness.csv (strings, as read back).
@@ -175,15 +181,23 @@ def run_robustness(
     path = out / "robustness.csv"
     layer = loaded.layer(config.layer)
     methods = {name: ROBUSTNESS_METHODS[name](loaded.model, layer) for name in config.methods}
+    options = {key: value for key, value in asdict(config).items() if key not in ("methods", "device", "layer")}
+    layer_name = config.layer or loaded.preset.reference_layer
+    settings = run_settings("robustness", loaded.preset.name, loaded.weights, layer_name, **options)
     with locked_output(out):
+        if new:
+            move_aside(out, ("robustness.csv", "summary.md", "run_info.json", "settings.json"))
+        check_settings(out, settings, path.exists())
         write_run_info(out, experiment="robustness", model=loaded.preset.name, weights=loaded.weights, **asdict(config))
         done: dict[str, set[str]] = {}
         for row in read_records(path, ROBUSTNESS_COLUMNS, ("image", "method")):
             done.setdefault(row["image"], set()).add(row["method"])
-        for record in tqdm(records, desc="robustness", unit="image", disable=not progress):
-            missing = {name: method for name, method in methods.items() if name not in done.get(record.name, set())}
-            if missing:
-                append_records(path, _image_rows(loaded, record, missing, config), ROBUSTNESS_COLUMNS)
+        with shared_progress(len(records), "robustness", "image", progress) as bar:
+            for record in records:
+                missing = {name: m for name, m in methods.items() if name not in done.get(record.name, set())}
+                if missing:
+                    append_records(path, _image_rows(loaded, record, missing, config), ROBUSTNESS_COLUMNS)
+                bar.update(1)
         rows = read_records(path, ROBUSTNESS_COLUMNS, ("image", "method"))
         atomic_write_text(out / "summary.md", robustness_summary(rows))
     return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +28,7 @@ from captum_advise.models import Geometry, LoadedModel, resolve_layer
 from captum_advise.runs.output_files import save_figure
 from captum_advise.runs.ranks import gather, is_main_rank, rank_and_size, shared_progress
 from captum_advise.runs.run_info import write_run_info
+from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
 __all__ = ["SanityConfig", "run_parameter_randomization", "sanity_plot", "summarize_similarity"]
 
@@ -65,7 +66,12 @@ class SanityConfig:
 
 
 def run_parameter_randomization(
-    loaded: LoadedModel, records: Sequence[ImageRecord], out: Path, config: SanityConfig, progress: bool = True
+    loaded: LoadedModel,
+    records: Sequence[ImageRecord],
+    out: Path,
+    config: SanityConfig,
+    progress: bool = True,
+    new: bool = False,
 ) -> list[dict[str, object]]:
     """Compare each method's maps on randomised copies with its maps on the trained model.
 
@@ -75,12 +81,16 @@ def run_parameter_randomization(
     layer's values and of the logits, relative to the trained model, how many classes the photos
     are predicted as, and ``alive`` (both spreads at least 1% of the trained model's): a step that
     is not alive compares maps of a network whose output no longer depends on its input. Writes
-    ``out/sanity.csv`` and ``out/sanity.png``; the caller's model is never modified.
+    ``out/sanity.csv`` and ``out/sanity.png``; the caller's model is never modified. The run
+    replaces those files, so a folder that holds them from other settings (the methods and photos
+    included; recorded in ``out/settings.json``) is refused before any work, unless ``new``: then
+    they are first moved into ``out/replaced-<time>/``.
 
     Returns:
         The rows of sanity.csv.
     """
     layer_name = config.layer or loaded.preset.reference_layer
+    _check_folder(out, loaded, config, layer_name, [record.name for record in records], new)
     preprocessor = loaded.preset.preprocessor.with_geometry(config.geometry)
     inputs = preprocessor([record.load() for record in records]).to(config.device)
     model = loaded.model
@@ -106,6 +116,18 @@ def run_parameter_randomization(
         write_run_info(out, experiment="parameter randomization", config=config, images=[r.name for r in records])
         save_figure(sanity_plot(rows, loaded.random_weights), out / "sanity.png", dpi=100)
     return rows
+
+
+def _check_folder(
+    out: Path, loaded: LoadedModel, config: SanityConfig, layer_name: str, images: list[str], new: bool
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if new and is_main_rank():
+        move_aside(out, ("sanity.csv", "sanity.png", "run_info.json", "settings.json"))
+    gather(None)  # every rank reads the folder after it was moved aside
+    options = {key: value for key, value in asdict(config).items() if key not in ("device", "layer")}
+    settings = run_settings("sanity", loaded.preset.name, loaded.weights, layer_name, images=images, **options)
+    check_settings(out, settings, (out / "sanity.csv").exists(), write=is_main_rank())
 
 
 @dataclass(frozen=True)

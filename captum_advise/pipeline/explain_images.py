@@ -12,12 +12,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from captum_advise.attr import ADVISEExplanation, LayerADVISE
 from captum_advise.attr.group_rules import explanation_confidence
 from captum_advise.data import ImageRecord, batches
 from captum_advise.models import Geometry, LoadedModel
+from captum_advise.runs.ranks import shared_progress
 
 __all__ = ["ImageExplanation", "explain_images", "top_classes"]
 
@@ -145,7 +145,7 @@ def explain_images(
     advise = LayerADVISE(loaded.model, loaded.layer(layer), **advise_options)
     size = (preprocessor.crop, preprocessor.crop)
     results: list[ImageExplanation] = []
-    with tqdm(total=len(records), desc="explain", unit="image", disable=not progress) as bar:
+    with shared_progress(len(records), "explain", "image", progress) as bar:
         for chunk in batches(records, batch_size):
             images = torch.stack([preprocessor.to_uint8(record.load()) for record in chunk])
             inputs = preprocessor.normalize(images).to(device)

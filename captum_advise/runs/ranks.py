@@ -30,6 +30,7 @@ from typing import Any
 from captum_advise.runs.output_files import OutputFolderError, locked_output, prepare_output_folder
 
 __all__ = [
+    "Interrupted",
     "RankFailedError",
     "gather",
     "is_main_rank",
@@ -61,6 +62,13 @@ class _Joined:
 
 
 _JOINED: list[_Joined] = []
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: how far it got (its files are consistent; a rerun resumes)."""
+
+    def __init__(self, done: int, total: int, unit: str) -> None:
+        super().__init__(f"interrupted after {done} of {total} {unit}s")
 
 
 class RankFailedError(RuntimeError):
@@ -202,7 +210,8 @@ class _Bar:
 def shared_progress(count: int, desc: str, unit: str, enabled: bool = True) -> Iterator[Any]:
     """A progress bar over every rank's work; ``count`` is this rank's share. Yields ``bar.update(n)``.
 
-    One process: a plain tqdm bar. Several: one bar, on rank 0, over the sum of the shares. On
+    One process: a plain tqdm bar; Ctrl-C inside becomes :class:`Interrupted`, which says how
+    many of ``count`` were done. Several: one bar, on rank 0, over the sum of the shares. On
     leaving, every rank waits (polling, with no timeout) until all have finished; if any rank
     raised, every rank raises: the failing one its own error, the others :class:`RankFailedError`.
     """
@@ -211,7 +220,10 @@ def shared_progress(count: int, desc: str, unit: str, enabled: bool = True) -> I
     rank, size = rank_and_size()
     if size == 1:
         with tqdm(total=count, desc=desc, unit=unit, disable=not enabled) as bar:
-            yield bar
+            try:
+                yield bar
+            except KeyboardInterrupt as interrupt:
+                raise Interrupted(int(bar.n), count, unit) from interrupt
         return
     total = sum(gather(count))
     store, key = _JOINED[0].store, _JOINED[0].key("progress")

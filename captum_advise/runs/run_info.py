@@ -6,7 +6,6 @@ traced to the code, the libraries and the machine that produced it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from captum_advise.runs.output_files import atomic_write_text
+from captum_advise.runs.settings import plain
 
 __all__ = ["LIBRARIES", "run_info", "write_run_info"]
 
@@ -41,16 +41,6 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
-
-
 def run_info(**options: Any) -> dict[str, Any]:
     """Seeds and options as given, with the thread counts, versions and machine of this process."""
     import torch
@@ -58,7 +48,7 @@ def run_info(**options: Any) -> dict[str, Any]:
     return {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": sys.argv,
-        "options": _plain(options),
+        "options": plain(options),
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
