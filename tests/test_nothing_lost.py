@@ -223,4 +223,4 @@ def test_merge_and_summary_survive_reruns(torch_home, tmp_path):
     assert main([*run, "--out", str(tmp_path / "a")]) == 0
     assert main(["merge", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "m")]) == 0
     assert len(read_records(tmp_path / "m" / "records.csv")) == 1
-    assert "| Grad-CAM | 1 |" in (tmp_path / "m" / "summary.md").read_text()
+    assert "| Grad-CAM | 1 * |" in (tmp_path / "m" / "summary.md").read_text()

@@ -279,7 +279,19 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         return ADVISEExplanation(state.relevance, state.targets, groups, auto_peaks, grad_cam, state.second_targets)
 
     def _relevance_of(self, values: Tensor) -> Tensor:
+        if values[0, 0].numel() < 3:
+            raise ValueError(
+                f"layer {self._layer_name()} gives each unit a {values.shape[2]} x {values.shape[3]} map (output "
+                f"shape {tuple(values.shape)}): a unit's density needs at least 3 values; explain an earlier layer"
+            )
         return unit_relevance(values, self.value_range, self.n_bandwidths, self.density_backend)
+
+    def _layer_name(self) -> str:
+        if isinstance(self.forward_func, nn.Module):
+            for name, module in self.forward_func.named_modules():
+                if module is self.layer:
+                    return repr(name)
+        return type(self.layer).__name__
 
     def _forward(self, inputs: Any, additional_forward_args: Any, attribute_to_layer_input: bool) -> LayerPass:
         if torch.is_inference_mode_enabled():
@@ -288,6 +300,10 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 "(torch.no_grad() is fine)"
             )
         inputs_tuple = _format_tensor_into_tuples(inputs)
+        if inputs_tuple[0].dim() == 0 or inputs_tuple[0].shape[0] == 0:
+            raise ValueError(
+                f"inputs hold no examples (shape {tuple(inputs_tuple[0].shape)}): pass a batch of at least one"
+            )
         check_inputs_device(self.forward_func, inputs_tuple, self.device_ids)
         extra_args = tuple(_format_additional_forward_args(additional_forward_args) or ())
         with preserved_state(self.forward_func, eval_mode=True) as switched:

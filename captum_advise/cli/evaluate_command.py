@@ -109,6 +109,12 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--scorecam-batch-size", type=int, default=32, help="Score-CAM batch [default: 32]")
     add_new_argument(parser)
+    parser.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="leave out images that cannot be read, listed in --out/skipped.csv and the summary [default: stop, "
+        "before any work, at the first]",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_evaluate, across_ranks=True, resumes=True)
 
@@ -186,18 +192,20 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
             "lime": {"n_samples": args.lime_samples, "surrogate": args.lime_surrogate},
         },
         geometry=args.geometry,
+        skip_unreadable=args.skip_unreadable,
     )
     rows = run_evaluation(loaded, records, args.out, config, progress=not args.quiet, new=args.new)
     if not is_main_rank():
         return 0
     warning = " (RANDOM WEIGHTS: not a trained model)" if loaded.random_weights else ""
-    print(f"{args.model}{warning}: {len(rows)} records in {args.out / 'records.csv'}\n")
+    print(f"{args.model}{warning}: {len(rows)} record{'s' * (len(rows) != 1)} in {args.out / 'records.csv'}\n")
     print((args.out / "summary.md").read_text())
     return 0
 
 
 def run_merge(args: argparse.Namespace) -> int:
     from captum_advise.evaluation import merge_records, read_records, summary_table
+    from captum_advise.evaluation.summary import summary_heading
     from captum_advise.runs.output_files import atomic_write_text, locked_output
     from captum_advise.runs.settings import check_settings, common_settings
 
@@ -210,7 +218,9 @@ def run_merge(args: argparse.Namespace) -> int:
         if settings is not None:
             check_settings(args.out, settings, (args.out / "records.csv").exists())
         count = merge_records(sources, args.out / "records.csv")
-        atomic_write_text(args.out / "summary.md", summary_table(read_records(args.out / "records.csv")))
-    print(f"merged {count} records from {len(sources)} shards into {args.out}\n")
+        rows = read_records(args.out / "records.csv")
+        heading = summary_heading(settings, len({row["image"] for row in rows})) if settings else ""
+        atomic_write_text(args.out / "summary.md", summary_table(rows, heading))
+    print(f"merged {count} record{'s' * (count != 1)} from {len(sources)} shards into {args.out}\n")
     print((args.out / "summary.md").read_text())
     return 0

@@ -114,7 +114,7 @@ def run_robustness_command(args: argparse.Namespace) -> int:
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
     rows = run_robustness(loaded, records, args.out, config, progress=not args.quiet, new=args.new)
-    print(f"{len(rows)} rows in {args.out / 'robustness.csv'}\n")
+    print(f"{len(rows)} row{'s' * (len(rows) != 1)} in {args.out / 'robustness.csv'}\n")
     print((args.out / "summary.md").read_text())
     return 0
 
@@ -218,7 +218,7 @@ def run_sanity(args: argparse.Namespace) -> int:
         if step in (0, 1, 2, 5, 10) or step == max(s for s, _, _ in summary):
             dead = "" if alive[step] else "  (network no longer depends on its input)"
             print(f"  step {step:>3} {layer:<24} {method:<10} {measures['spearman_abs'][0]:.3f}{dead}")
-    print(f"rows in {args.out / 'sanity.csv'}; plot {args.out / 'sanity.png'}")
+    print(f"{len(rows)} row{'s' * (len(rows) != 1)} in {args.out / 'sanity.csv'}; plot {args.out / 'sanity.png'}")
     return 0
 
 

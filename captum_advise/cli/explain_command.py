@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_demo_command", "add_explain_command"]
 
+LOGGER = logging.getLogger("captum_advise")
 UNITS_PER_SHEET = 6
 
 
@@ -131,14 +133,21 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 
 def image_records(paths: list[Path]) -> list[ImageRecord]:
-    """Files as given, folders expanded to their image files."""
+    """Files as given, folders expanded to their image files; figures captum-advise wrote are left out."""
     from captum_advise.data import ImageRecord, class_from_name, image_files
+    from captum_advise.runs.output_files import written_by_captum_advise
 
-    records = []
+    records, ours = [], []
     for path in paths:
         files = image_files(path) if path.is_dir() else [path]
-        # The label, as evaluate reads it: the class index a file name starts with (247_n02109525_...).
-        records.extend(ImageRecord(file.name, file, class_from_name(file.name)) for file in files)
+        for file in files:
+            if written_by_captum_advise(file):
+                ours.append(file)
+            else:
+                # The label, as evaluate reads it: the class index a file name starts with (247_n02109525_...).
+                records.append(ImageRecord(file.name, file, class_from_name(file.name)))
+    if ours:
+        LOGGER.info(f"left out {len(ours)} figure(s) that captum-advise wrote (e.g. {ours[0].name}): not photos")
     return records
 
 
@@ -227,10 +236,17 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
     )
     for record, explained, stem in sheets:
         explanation = _chosen_groups(explained, args.peaks)
+        missing = isinstance(args.peaks, int) and not explanation.groups
+        if missing:
+            present = [group["peaks"] for group in explained.groups]
+            LOGGER.info(
+                f"{record.name} has no group with {args.peaks} peaks (it has {present}): its sheet shows Grad-CAM only"
+            )
         _save(explanation_sheet(explanation, title, loaded.random_weights), args.out / f"{stem}.png")
         summary = {"model": args.model, "weights": loaded.weights, "random_weights": loaded.random_weights}
         summary |= {"layer": layer, "value_range": args.value_range, "geometry": args.geometry}
         summary |= {"density_of": args.density_of, "score": args.score, "peaks": args.peaks}
+        summary |= {"requested_group_missing": missing}
         summary |= explanation.to_json(loaded.class_names)
         atomic_write_text(args.out / f"{stem}.json", json.dumps(summary, indent=1))
         if args.save_maps:

@@ -67,13 +67,21 @@ class _StderrNow(logging.Handler):
 
 
 def show_library_messages() -> None:
-    """The library's one-line notices (logger ``captum_advise``, level INFO) on stderr, once."""
+    """The library's one-line notices (logger ``captum_advise``, level INFO) on stderr, once; Python's
+    warnings go the same way, so that they too land above a progress bar, not inside its line."""
     logger = logging.getLogger("captum_advise")
     if not logger.handlers:
         handler = _StderrNow()
         handler.setFormatter(logging.Formatter("captum-advise: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    warnings_logger = logging.getLogger("py.warnings")
+    if not warnings_logger.handlers:
+        handler = _StderrNow()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        warnings_logger.addHandler(handler)
+        warnings_logger.propagate = False
+        logging.captureWarnings(True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

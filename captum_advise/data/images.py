@@ -115,6 +115,8 @@ def read_image(path: str | Path) -> Image.Image:
 def image_files(folder: str | Path) -> list[Path]:
     """The image files directly in ``folder``, sorted by name."""
     folder = Path(folder)
+    if folder.is_file():
+        raise ImageReadError(f"{folder} is a file, not a folder of images: pass the folder that holds it")
     if not folder.is_dir():
         raise ImageReadError(f"image folder not found: {folder}")
     return sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)

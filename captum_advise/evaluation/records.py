@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -38,7 +39,32 @@ COLUMNS = (
 )
 
 
-def _rows_of(text: str, path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+# What each column of a records file may hold (the columns of other experiments' CSVs too): text
+# names, class indices and counts, and numbers; the optional ones may be empty.
+TEXT_COLUMNS = ("image", "method", "mode", "init", "layer", "relu")
+COUNT_COLUMNS = ("label", "predicted", "second", "target", "group", "units", "step", "distinct_predictions", "images")
+OPTIONAL_COLUMNS = ("label", "group", "units", "deletion", "insertion")
+RANGES = {"check": (0, 1), "hit": (0, 1), "y": (0, 1), "o": (0, 1), "seconds": (0, math.inf)}
+RANGES["metric_seconds"] = RANGES["seconds"]
+
+
+def _cell_problem(column: str, value: str, optional: Sequence[str]) -> str | None:
+    """Why ``value`` cannot be in ``column`` (None if it can)."""
+    if value == "" and column in optional:
+        return None
+    if column in TEXT_COLUMNS:
+        return None if value else "is empty"
+    if column in COUNT_COLUMNS:
+        return None if value.isdigit() else "is not a whole number >= 0"
+    try:
+        number = float(value)
+    except ValueError:
+        return "is not a number"
+    low, high = RANGES.get(column, (-math.inf, math.inf))
+    return None if math.isnan(number) or low <= number <= high else f"lies outside [{low}, {high}]"
+
+
+def _rows_of(text: str, path: Path, columns: Sequence[str], optional: Sequence[str]) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None:
         return []
@@ -48,15 +74,25 @@ def _rows_of(text: str, path: Path, columns: Sequence[str]) -> list[dict[str, st
     for number, row in enumerate(rows, start=2):
         if None in row.values() or None in row:
             raise ValueError(f"{path} line {number} does not have the {len(columns)} columns of a record")
+        for column in columns:
+            problem = _cell_problem(column, row[column], optional)
+            if problem:
+                raise ValueError(f"{path} line {number}: {column} {row[column][:40]!r} {problem}")
     return rows
 
 
 def read_records(
-    path: Path, columns: Sequence[str] = COLUMNS, key: Sequence[str] = ("image", "method", "group")
+    path: Path,
+    columns: Sequence[str] = COLUMNS,
+    key: Sequence[str] = ("image", "method", "group"),
+    optional: Sequence[str] = OPTIONAL_COLUMNS,
 ) -> list[dict[str, str]]:
-    """The rows of a records.csv (empty list if there is none).
+    """The rows of a records.csv (empty list if there is none), every cell checked.
 
-    A last line without its newline (a writer killed mid-row, a full disk) is an incomplete row:
+    Every line must have the file's columns, and every cell what its column holds (a name, a
+    count, a number in its range; ``optional`` columns may be empty): otherwise a ``ValueError``
+    names the file, the line and the cell, so that a run stops before any work. A last line
+    without its newline (a writer killed mid-row, a full disk) is an incomplete row:
     it is left out with a warning, so a resumed run computes it again. Rows whose (image, method,
     group) was already read (two runs that once wrote into the same folder) are left out too.
     Another experiment's CSV gives its own ``columns`` and the ``key`` that names a row.
@@ -70,7 +106,7 @@ def read_records(
         message = f"{path}: its last line is incomplete ({partial[:40]!r}...); it is left out and recomputed"
         warnings.warn(message, stacklevel=2)
         text = complete + "\n" if complete else ""
-    parsed = _rows_of(text, path, columns)
+    parsed = _rows_of(text, path, columns, optional)
     rows = _unique(parsed, key)
     if duplicates := len(parsed) - len(rows):
         warnings.warn(f"{path}: {duplicates} duplicate ({', '.join(key)}) rows left out", stacklevel=2)

