@@ -344,3 +344,42 @@ def test_an_images_file_is_named_as_a_file_and_warnings_go_above_the_progress_ba
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     lines = result.stderr.replace("\r", "\n").splitlines()
     assert any(line.endswith("UserWarning: a library warning") for line in lines), lines
+
+
+@pytest.mark.shared
+def test_sanity_refuses_to_replace_rows_of_other_settings_and_counts_its_rows(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", images)
+    out = tmp_path / "out"
+    run = ["sanity", "--model", "mobilenet_v2", "--images", str(images), "--methods", "gradcam", "--steps", "1"]
+    run += ["--out", str(out), "--quiet"]
+    assert main(run) == 0
+    rows = (out / "sanity.csv").read_bytes()
+    count = len(rows.decode().splitlines()) - 1
+    assert f"{count} rows in {out / 'sanity.csv'}" in capsys.readouterr().out
+    assert main([*run, "--seed", "1"]) == 1
+    assert "seed 0 -> 1" in capsys.readouterr().err and (out / "sanity.csv").read_bytes() == rows
+    assert main([*run, "--seed", "1", "--new"]) == 0
+    (aside,) = out.glob("replaced-*")
+    assert (aside / "sanity.csv").read_bytes() == rows
+
+
+@pytest.mark.shared
+def test_ablate_refuses_a_resume_with_other_noise_and_new_moves_every_setting_aside(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", images)
+    out = tmp_path / "out"
+    run = ["ablate", "--model", "mobilenet_v2", "--images", str(images), "--methods", "gradcam"]
+    run += ["--densities", "0.05", "--relu", "on", "--out", str(out), "--quiet"]
+    assert main(run) == 0
+    rows = (out / "relu-on_d0.05" / "records.csv").read_bytes()
+    assert main([*run, "--seed", "1"]) == 1
+    assert "noise_seed 0 -> 1" in capsys.readouterr().err
+    assert (out / "relu-on_d0.05" / "records.csv").read_bytes() == rows
+    assert main([*run, "--seed", "1", "--new"]) == 0
+    (aside,) = out.glob("replaced-*")
+    assert (aside / "relu-on_d0.05" / "records.csv").read_bytes() == rows and (aside / "ablation.csv").exists()
