@@ -25,6 +25,16 @@ from conftest import SHARED
 SAMPLES = SHARED / "assets" / "imagenet-samples"
 
 
+@pytest.fixture
+def one_photo(tmp_path, monkeypatch):
+    """A folder holding one real photo, and TORCH_HOME at the offline weights (for the command line)."""
+    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", folder)
+    return folder
+
+
 def test_settings_are_recorded_and_a_difference_is_named_on_one_line(tmp_path):
     first = run_settings("evaluate", "mobilenet_v2", "IMAGENET1K_V1", "features.18", protocol={"mask": "binary"})
     assert first["protocol.mask"] == "binary" and first["layer"] == "features.18"
@@ -69,10 +79,8 @@ def test_moving_aside_keeps_every_file(tmp_path):
 
 
 @pytest.mark.shared
-def test_evaluate_refuses_to_resume_with_another_model_or_protocol_and_new_starts_afresh(tmp_path, capsys):
-    images = tmp_path / "images"
-    images.mkdir()
-    shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", images)
+def test_evaluate_refuses_to_resume_with_another_model_or_protocol_and_new_starts_afresh(one_photo, tmp_path, capsys):
+    images = one_photo
     out = tmp_path / "out"
     run = ["evaluate", "--images", str(images), "--methods", "gradcam", "--auc-steps", "0", "--out", str(out)]
     assert main([*run, "--model", "mobilenet_v2", "--quiet"]) == 0
@@ -178,14 +186,11 @@ def test_a_wrong_cell_is_named_by_file_line_and_column(tmp_path):
 
 
 @pytest.mark.shared
-def test_evaluate_and_merge_stop_at_a_junk_row_before_any_work(tmp_path, capsys, monkeypatch):
+def test_evaluate_and_merge_stop_at_a_junk_row_before_any_work(one_photo, tmp_path, capsys):
     from captum_advise.evaluation import COLUMNS
     from captum_advise.runs.output_files import csv_text
 
-    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
-    images = tmp_path / "images"
-    images.mkdir()
-    shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", images)
+    images = one_photo
     out = tmp_path / "out"
     out.mkdir()
     header, first = csv_text(COLUMNS, [_record()]).splitlines(keepends=True)
@@ -204,11 +209,8 @@ def test_evaluate_and_merge_stop_at_a_junk_row_before_any_work(tmp_path, capsys,
 
 
 @pytest.mark.shared
-def test_an_unreadable_image_stops_evaluate_at_once_or_is_skipped_and_listed(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
-    images = tmp_path / "images"
-    images.mkdir()
-    shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", images)
+def test_an_unreadable_image_stops_evaluate_at_once_or_is_skipped_and_listed(one_photo, tmp_path, capsys):
+    images = one_photo
     (images / "002_n01484850_broken.JPEG").write_bytes(b"not a jpeg")
     out = tmp_path / "out"
     run = ["evaluate", "--model", "mobilenet_v2", "--images", str(images), "--methods", "gradcam"]
@@ -347,11 +349,9 @@ def test_an_images_file_is_named_as_a_file_and_warnings_go_above_the_progress_ba
 
 
 @pytest.mark.shared
-def test_sanity_refuses_to_replace_rows_of_other_settings_and_counts_its_rows(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
-    images = tmp_path / "images"
-    images.mkdir()
-    shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", images)
+def test_sanity_refuses_to_replace_rows_of_other_settings_and_counts_its_rows(one_photo, tmp_path, capsys):
+    images = one_photo
+    shutil.copy(SAMPLES / "425_n02793495_barn.JPEG", images)  # the network's spread needs two photos
     out = tmp_path / "out"
     run = ["sanity", "--model", "mobilenet_v2", "--images", str(images), "--methods", "gradcam", "--steps", "1"]
     run += ["--out", str(out), "--quiet"]
@@ -367,11 +367,8 @@ def test_sanity_refuses_to_replace_rows_of_other_settings_and_counts_its_rows(tm
 
 
 @pytest.mark.shared
-def test_ablate_refuses_a_resume_with_other_noise_and_new_moves_every_setting_aside(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
-    images = tmp_path / "images"
-    images.mkdir()
-    shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", images)
+def test_ablate_refuses_a_resume_with_other_noise_and_new_moves_every_setting_aside(one_photo, tmp_path, capsys):
+    images = one_photo
     out = tmp_path / "out"
     run = ["ablate", "--model", "mobilenet_v2", "--images", str(images), "--methods", "gradcam"]
     run += ["--densities", "0.05", "--relu", "on", "--out", str(out), "--quiet"]

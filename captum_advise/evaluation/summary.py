@@ -42,8 +42,10 @@ LEGEND = {
     "Layer-CAM": "pytorch-grad-cam's LayerCAM",
     "LIME": "MATLAB's imageLIME (superpixels, a tree surrogate, the top 5 kept)",
 }
-# Where a measure's mean must lie, so its interval is kept there too (AVX and SSIM have no such bound).
-RANGES = {"ad": (0.0, 1.0), "fsim": (0.0, 1.0), "mse": (0.0, 1.0), "deletion": (0.0, 1.0), "insertion": (0.0, 1.0)}
+# Where a measure's mean must lie, so its interval is kept there too (AVX has no such bound: a
+# negative SSIM can push it outside [0, 1]).
+RANGES = {"ad": (0.0, 1.0), "ssim": (-1.0, 1.0), "fsim": (0.0, 1.0), "mse": (0.0, 1.0)}
+RANGES |= {"deletion": (0.0, 1.0), "insertion": (0.0, 1.0)}
 FEW_IMAGES = 10
 ROW_NOTES = (
     "What the ADVISE rows are. *Oracle*: for each image, the highest AVX over ADVISE's own kept peak groups "
