@@ -123,6 +123,7 @@ def test_robustness_refuses_another_radius(loaded_mobilenet, tmp_path):
     assert len(more) == len(rows) + 1
 
 
+@pytest.mark.slow  # two processes run the real model end to end
 @pytest.mark.shared
 def test_ctrl_c_stops_evaluate_with_one_line_and_status_130_and_a_rerun_resumes(tmp_path):
     import signal
