@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from captum_advise.data import labelled_folder
-from captum_advise.evaluation import EvaluationConfig, run_evaluation
+from captum_advise.evaluation import EvaluationConfig, ProtocolOptions, run_evaluation
 from captum_advise.models import load_model
 
 FAST_METHODS = ("gradcam", "gradcampp", "layercam", "advise")
@@ -38,7 +38,14 @@ def main() -> None:
     loaded = load_model("mobilenet_v2", "IMAGENET1K_V1", device=args.device)
     records = labelled_folder(args.shared / "assets" / "imagenet-samples")[:: 800 // args.images][: args.images]
     methods = args.methods.split(",")
-    config = EvaluationConfig(methods=methods, batch_size=args.batch_size, device=args.device)
+    # The methods' own cost: no controls, no matched areas.
+    config = EvaluationConfig(
+        methods=methods,
+        batch_size=args.batch_size,
+        device=args.device,
+        controls=False,
+        protocol=ProtocolOptions(areas=()),
+    )
     # Warm-up: compiles the density kernel and fills caches, so the timed run measures steady state.
     with tempfile.TemporaryDirectory() as warm:
         run_evaluation(loaded, records[:2], Path(warm), config, progress=False)

@@ -30,7 +30,6 @@ from captum_advise.evaluation.summary import (
     ADVISE_RULES,
     METHOD_TITLES,
     ORACLE,
-    SHORT,
     per_image_lines,
     summary_table,
 )
@@ -55,7 +54,8 @@ def evaluate_half(model: str, records: list, out: Path, args: argparse.Namespace
         methods=methods,
         batch_size=args.batch_size,
         device=args.device,
-        protocol=ProtocolOptions(auc_steps=args.auc_steps),
+        protocol=ProtocolOptions(auc_steps=args.auc_steps, areas=()),
+        controls=False,
         method_limits={method: args.slow_limit for method in SLOW},
         method_options={"advise": {"rules": ("confidence", "weighted")}},
     )
@@ -95,7 +95,7 @@ def report(model: str, design: list[dict], check: list[dict]) -> str:
     lines.append("")
     for rule in RULE_TITLES:
         mark = " **(chosen)**" if rule == chosen else ""
-        lines.append(f"- {SHORT[rule]}: {worst_lower_bound(design_avx, rule):+.3f}{mark}")
+        lines.append(f"- {rule}: {worst_lower_bound(design_avx, rule):+.3f}{mark}")
     lines += ["", "Check half: paired differences (ADVISE line - baseline), mean ± 95% interval (images)", ""]
     for metric, better in (("avx", "higher"), ("insertion", "higher"), ("deletion", "lower")):
         comparisons = paired(check, metric)
@@ -106,7 +106,7 @@ def report(model: str, design: list[dict], check: list[dict]) -> str:
             for baseline in METHOD_TITLES.values():
                 entry = comparisons.get((advise, baseline))
                 cells.append("" if entry is None else f"{entry[0]:+.3f} ± {entry[1]:.3f} ({entry[2]})")
-            lines.append(f"| {SHORT[advise]}{' (chosen)' if advise == chosen else ''} | " + " | ".join(cells) + " |")
+            lines.append(f"| {advise}{' (chosen)' if advise == chosen else ''} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["Check half, every line:", "", summary_table(check)]
     return "\n".join(lines)

@@ -96,7 +96,8 @@ def test_lime_keeps_exactly_the_top_superpixels_and_is_reproducible():
 def test_advise_adapter_reports_every_group_and_flags_the_auto_and_confidence_groups():
     net, images = tiny_cnn(), tiny_images()
     first, second = torch.tensor([0, 3, 4]), torch.tensor([1, 2, 0])
-    result = AdviseMethod(rules=("confidence", "weighted")).explain_batch(net, net[1], images, first, second)
+    method = AdviseMethod(rules=("confidence", "weighted"), random_group_draws=0)
+    result = method.explain_batch(net, net[1], images, first, second)
     advise = LayerADVISE(net, net[1])
     explanation = advise.explain(images, target=first)
     reference_maps = explanation.interpolate((14, 14))
@@ -123,7 +124,7 @@ def test_each_advise_rule_alone_reports_only_its_own_rows():
     first, second = torch.tensor([0, 3, 4]), torch.tensor([1, 2, 0])
 
     def rows(rules: tuple[str, ...]) -> set[str]:
-        result = AdviseMethod(rules=rules).explain_batch(net, net[1], images, first, second)
+        result = AdviseMethod(rules=rules, random_group_draws=0).explain_batch(net, net[1], images, first, second)
         return {name for labels in result.variants for v in labels for name in (v.method, *v.also_as)}
 
     assert rows(("weighted",)) == {"advise", "advise-auto", "advise-weighted"}

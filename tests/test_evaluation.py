@@ -29,6 +29,8 @@ from captum_advise.models import load_model
 from conftest import SHARED
 
 SAMPLES = SHARED / "assets" / "imagenet-samples"
+# What the tests of the runner do not need: the controls and the matched areas (their own tests run them).
+CHEAP = ProtocolOptions(areas=())
 
 
 def test_a_map_that_keeps_everything_scores_avx_one_and_an_empty_map_scores_low():
@@ -70,9 +72,9 @@ def photos():
 
 
 def test_runner_records_resume_and_summary(loaded_mobilenet, photos, tmp_path, monkeypatch):
-    config = EvaluationConfig(methods=["advise", "gradcam"], batch_size=2)
+    config = EvaluationConfig(methods=["advise", "gradcam"], batch_size=2, controls=False, protocol=CHEAP)
     rows = run_evaluation(loaded_mobilenet, photos, tmp_path, config, progress=False)
-    assert tuple(rows[0]) == COLUMNS
+    assert tuple(rows[0]) == COLUMNS  # no matched areas: the base columns only
     for record in photos:
         mine = [row for row in rows if row["image"] == record.name]
         assert [row["method"] for row in mine].count("gradcam") == 1
@@ -106,7 +108,13 @@ def test_runner_records_resume_and_summary(loaded_mobilenet, photos, tmp_path, m
     assert (tmp_path / "records.csv").read_text() == before
 
     monkeypatch.undo()
-    more = EvaluationConfig(methods=["advise", "gradcam", "layercam"], batch_size=2, method_limits={"layercam": 1})
+    more = EvaluationConfig(
+        methods=["advise", "gradcam", "layercam"],
+        batch_size=2,
+        method_limits={"layercam": 1},
+        controls=False,
+        protocol=CHEAP,
+    )
     extended = run_evaluation(loaded_mobilenet, photos, tmp_path, more, progress=False)
     assert extended[: len(rows)] == rows
     assert [row["image"] for row in extended[len(rows) :]] == [photos[0].name]
@@ -117,7 +125,7 @@ def test_runner_records_resume_and_summary(loaded_mobilenet, photos, tmp_path, m
 def test_shards_merge_into_the_unsharded_result(loaded_mobilenet, photos, tmp_path):
     # One image per batch in both runs: float32 maps move by ~1e-6 with batch composition, and the
     # binary mask at 0.5 can turn that into a flipped pixel and a different masked-image score.
-    config = EvaluationConfig(methods=["gradcam", "advise"], batch_size=1)
+    config = EvaluationConfig(methods=["gradcam", "advise"], batch_size=1, controls=False, protocol=CHEAP)
     whole = run_evaluation(loaded_mobilenet, photos, tmp_path / "whole", config, progress=False)
     for index in (1, 2):
         run_evaluation(loaded_mobilenet, shard(photos, index, 2), tmp_path / f"shard{index}", config, progress=False)
@@ -139,7 +147,13 @@ def test_shards_merge_into_the_unsharded_result(loaded_mobilenet, photos, tmp_pa
 @pytest.mark.shared
 def test_random_weights_are_flagged_in_the_summary(photos, tmp_path):
     loaded = load_model("mobilenet_v2", "none")
-    run_evaluation(loaded, photos[:1], tmp_path, EvaluationConfig(methods=["gradcam"]), progress=False)
+    run_evaluation(
+        loaded,
+        photos[:1],
+        tmp_path,
+        EvaluationConfig(methods=["gradcam"], controls=False, protocol=CHEAP),
+        progress=False,
+    )
     assert (tmp_path / "summary.md").read_text().startswith("**RANDOM WEIGHTS")
 
 
@@ -152,6 +166,7 @@ def test_evaluate_and_merge_commands(monkeypatch, tmp_path, capsys):
         shutil.copy(SAMPLES / name, folder / name)
     for index in (1, 2):
         run = ["evaluate", "--model", "mobilenet_v2", "--images", str(folder), "--methods", "gradcam,advise"]
+        run += ["--no-controls", "--areas", "none"]
         assert main([*run, "--shard", f"{index}/2", "--out", str(tmp_path / f"s{index}"), "--quiet"]) == 0
     assert main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(tmp_path / "all")]) == 0
     out = capsys.readouterr().out

@@ -289,7 +289,7 @@ def test_the_command_line_parser_imports_nothing_heavy():
 
 
 def test_cli_choices_are_the_library_names():
-    from captum_advise.baselines import METHOD_NAMES
+    from captum_advise.baselines import COMPARED_METHODS, CONTROL_METHODS, METHOD_NAMES
     from captum_advise.data import PAPER_DENSITIES
     from captum_advise.experiments import ROBUSTNESS_METHODS, SANITY_METHODS
     from captum_advise.matlab import UPSAMPLE_MODES
@@ -303,6 +303,7 @@ def test_cli_choices_are_the_library_names():
     )
     assert (tuple(PAPER_DENSITIES), tuple(SANITY_METHODS)) == (choices.PAPER_DENSITIES, choices.SANITY_METHODS)
     assert tuple(ROBUSTNESS_METHODS) == choices.ROBUSTNESS_METHODS
+    assert (choices.COMPARED_METHODS, choices.CONTROL_METHODS) == (COMPARED_METHODS, CONTROL_METHODS)
     from captum_advise.baselines.advise import RULES
 
     assert choices.ADVISE_RULES == RULES

@@ -17,7 +17,7 @@ from captum_advise.cli import main
 from captum_advise.cli.explain_command import output_stems
 from captum_advise.data import ImageReadError, ImageRecord, labelled_folder, read_image, to_rgb
 from captum_advise.evaluation import EvaluationConfig, read_records, run_evaluation, summary_rows
-from captum_advise.evaluation.records import append_records
+from captum_advise.evaluation.records import append_records, record_columns
 from captum_advise.runs.output_files import OutputFolderError, atomic_write, atomic_write_text, locked_output
 from conftest import SHARED
 
@@ -141,7 +141,7 @@ def untimed(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def test_a_cut_last_line_is_dropped_recomputed_and_never_appended_to(loaded_mobilenet, two_photos, tmp_path):
-    config = EvaluationConfig(methods=["gradcam"], batch_size=1)
+    config = EvaluationConfig(methods=["gradcam"], batch_size=1, controls=False)
     rows = run_evaluation(loaded_mobilenet, two_photos, tmp_path, config, progress=False)
     path = tmp_path / "records.csv"
     whole = path.read_text()
@@ -159,9 +159,10 @@ def test_a_cut_last_line_is_dropped_recomputed_and_never_appended_to(loaded_mobi
 
 
 def test_duplicate_rows_are_dropped_when_read(loaded_mobilenet, two_photos, tmp_path):
-    config = EvaluationConfig(methods=["gradcam"], batch_size=2)
+    config = EvaluationConfig(methods=["gradcam"], batch_size=2, controls=False)
     rows = run_evaluation(loaded_mobilenet, two_photos, tmp_path, config, progress=False)
-    append_records(tmp_path / "records.csv", rows)  # two runs that once wrote into one folder
+    columns = record_columns(config.protocol.areas)  # the matched areas' columns too
+    append_records(tmp_path / "records.csv", rows, columns)  # two runs that once wrote into one folder
     with pytest.warns(UserWarning, match="2 duplicate"):
         again = read_records(tmp_path / "records.csv")
     assert again == rows
@@ -219,7 +220,17 @@ def test_merge_and_summary_survive_reruns(torch_home, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     shutil.copy(SAMPLES / "001_n01443537_goldfish.JPEG", folder)
-    run = ["evaluate", "--model", "mobilenet_v2", "--images", str(folder), "--methods", "gradcam", "--quiet"]
+    run = [
+        "evaluate",
+        "--model",
+        "mobilenet_v2",
+        "--images",
+        str(folder),
+        "--methods",
+        "gradcam",
+        "--no-controls",
+        "--quiet",
+    ]
     assert main([*run, "--out", str(tmp_path / "a")]) == 0
     assert main(["merge", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "m")]) == 0
     assert len(read_records(tmp_path / "m" / "records.csv")) == 1

@@ -82,7 +82,18 @@ def test_moving_aside_keeps_every_file(tmp_path):
 def test_evaluate_refuses_to_resume_with_another_model_or_protocol_and_new_starts_afresh(one_photo, tmp_path, capsys):
     images = one_photo
     out = tmp_path / "out"
-    run = ["evaluate", "--images", str(images), "--methods", "gradcam", "--auc-steps", "0", "--out", str(out)]
+    run = [
+        "evaluate",
+        "--images",
+        str(images),
+        "--methods",
+        "gradcam",
+        "--no-controls",
+        "--auc-steps",
+        "0",
+        "--out",
+        str(out),
+    ]
     assert main([*run, "--model", "mobilenet_v2", "--quiet"]) == 0
     recorded = (out / "records.csv").read_bytes()
     capsys.readouterr()
@@ -166,6 +177,7 @@ def _record(image: str = "001_n01443537_goldfish.JPEG", method: str = "gradcam")
     from captum_advise.evaluation import COLUMNS
 
     values = {"image": image, "label": 1, "predicted": 1, "second": 2, "method": method, "group": "", "units": ""}
+    values["draw"] = ""
     return {column: values.get(column, "0.5") for column in COLUMNS}
 
 
@@ -197,7 +209,16 @@ def test_evaluate_and_merge_stop_at_a_junk_row_before_any_work(one_photo, tmp_pa
     header, first = csv_text(COLUMNS, [_record()]).splitlines(keepends=True)
     junk = header + ",".join(["junk"] * len(COLUMNS)) + "\n" + first
     (out / "records.csv").write_bytes(junk.encode())
-    run = ["evaluate", "--model", "mobilenet_v2", "--images", str(images), "--methods", "gradcam,layercam"]
+    run = [
+        "evaluate",
+        "--model",
+        "mobilenet_v2",
+        "--images",
+        str(images),
+        "--methods",
+        "gradcam,layercam",
+        "--no-controls",
+    ]
     assert main([*run, "--auc-steps", "0", "--out", str(out), "--quiet"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"{out / 'records.csv'} line 2: label 'junk'" in error, error
@@ -214,7 +235,7 @@ def test_an_unreadable_image_stops_evaluate_at_once_or_is_skipped_and_listed(one
     images = one_photo
     (images / "002_n01484850_broken.JPEG").write_bytes(b"not a jpeg")
     out = tmp_path / "out"
-    run = ["evaluate", "--model", "mobilenet_v2", "--images", str(images), "--methods", "gradcam"]
+    run = ["evaluate", "--model", "mobilenet_v2", "--images", str(images), "--methods", "gradcam", "--no-controls"]
     run += ["--auc-steps", "0", "--out", str(out), "--quiet"]
     assert main(run) == 1
     error = capsys.readouterr().err

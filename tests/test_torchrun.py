@@ -84,7 +84,8 @@ def one_process(*command: str) -> None:
 
 def evaluate_command(photos: Path, out: Path) -> list[str]:
     return ["evaluate", "--model", "mobilenet_v2", "--images", str(photos), "--methods", "gradcam,advise",
-            "--batch-size", "1", "--auc-steps", "2", "--out", str(out), "--quiet"]  # fmt: skip
+            "--no-controls", "--areas", "none", "--batch-size", "1", "--auc-steps", "2", "--out", str(out),
+            "--quiet"]  # fmt: skip
 
 
 def rows_by_key(rows: list[dict[str, str]], key: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, str]]:

@@ -233,6 +233,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         relu_attributions: bool = True,
         grad_kwargs: dict[str, Any] | None = None,
         second_target: TargetType | Literal["runner_up"] = None,
+        relevance: Tensor | None = None,
     ) -> ADVISEExplanation:
         r"""Everything ADVISE computes: unit relevance, every kept peak group and its map.
 
@@ -240,7 +241,11 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         5); :meth:`ADVISEExplanation.interpolate` gives the normalised input-resolution maps.
         ``second_target`` (a class as ``target``, or ``"runner_up"``: each example's second most
         probable class, the c2 of spec §4) adds each group's map for that class, for the same
-        groups (one more backward pass to the layer).
+        groups (one more backward pass to the layer). ``relevance``, an (N, K) integer tensor,
+        groups the units by these peak counts instead of estimating them (no density is
+        computed): :meth:`relevance` of another input, or
+        :func:`~captum_advise.attr.random_groups.shuffled_relevance`'s random partition of the same
+        group sizes (the random-groups control).
 
         Returns:
             :class:`ADVISEExplanation` with relevance (N, K), target (N,), and for each example its
@@ -248,8 +253,16 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             the all-units (Grad-CAM) map.
         """
         state = self._layer_state(
-            inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, True, second_target
+            inputs,
+            target,
+            additional_forward_args,
+            attribute_to_layer_input,
+            grad_kwargs,
+            relevance is None,
+            second_target,
         )
+        if relevance is not None:
+            state.relevance = _given_relevance(relevance, state.activations)
         weights = grad_cam_weights(state.gradients)
         found = peak_group_maps(state.activations, weights, state.relevance)
         peak_values, signed = found.peak_values, found.signed
@@ -366,6 +379,15 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             values = activations if self.density_of == "activations" else gradients
             relevance = self._relevance_of(values)
         return _LayerState(activations, gradients, targets, relevance, second_gradients, second_targets)
+
+
+def _given_relevance(relevance: Tensor, activations: Tensor) -> Tensor:
+    expected = tuple(activations.shape[:2])
+    if not isinstance(relevance, Tensor) or relevance.dtype.is_floating_point or relevance.dtype == torch.bool:
+        raise ValueError(f"relevance must be an integer tensor of shape {expected}, got {relevance!r:.60}")
+    if tuple(relevance.shape) != expected:
+        raise ValueError(f"relevance must have the layer's (N, K) shape {expected}, got {tuple(relevance.shape)}")
+    return relevance.to(device=activations.device, dtype=torch.long)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -1,4 +1,5 @@
-"""ADVISE for the evaluator: every kept peak group of each image, and the groups (or fusion) each rule picks."""
+"""ADVISE for the evaluator: every kept peak group of each image, the groups (or fusion) each rule picks,
+and the same for random groups of the same sizes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from torch import Tensor, nn
 from captum_advise.attr import LayerADVISE
 from captum_advise.attr.explanation import ADVISEExplanation, normalize_and_resize
 from captum_advise.attr.group_rules import explanation_confidence
+from captum_advise.attr.random_groups import shuffled_relevance
 from captum_advise.baselines.explanations import Explanations, MapVariant
+from captum_advise.baselines.seeds import content_generator
 from captum_advise.matlab import UpsampleMode
 
 __all__ = ["RULES", "AdviseMethod"]
@@ -33,6 +36,14 @@ class AdviseMethod:
             and ``"weighted"`` (every group's normalised map weighted by that confidence:
             ``advise-weighted``, ``LayerADVISE.attribute(peaks="weighted")``), both by default. Together
             they cost one forward pass per group for c1, and ``weighted`` one more per group for c2.
+        random_group_draws: how many random-groups twins (method ``advise-random-groups``, with
+            its ``-auto``, ``-confidence`` and ``-weighted`` rows): the units of each image
+            partitioned at random into groups of its own peak groups' sizes
+            (:func:`~captum_advise.attr.random_groups.shuffled_relevance`), then the same maps and
+            rules; each draw is a ``draw`` of the records. 0: none. Each draw costs a forward and
+            two backward passes and the rules' forward passes, no density estimate.
+        seed: the run seed of the draws (each image's draw d is seeded from its input values, d
+            and this seed).
     """
 
     name: str = "advise"
@@ -43,14 +54,19 @@ class AdviseMethod:
     relu_attributions: bool = True
     upsample: UpsampleMode = "matlab_bicubic"
     rules: tuple[str, ...] = RULES
+    random_group_draws: int = 2
+    seed: int = 0
 
     def explain_batch(
         self, model: nn.Module, layer: nn.Module, inputs: Tensor, first: Tensor, second: Tensor
     ) -> Explanations:
-        """Maps of every kept group for c1 and c2, plus the groups (or fusions) of ``auto`` and ``rules``."""
+        """Maps of every kept group for c1 and c2, the groups (or fusions) of ``auto`` and ``rules``,
+        and the same for each random-groups draw."""
         unknown = set(self.rules) - set(RULES)
         if unknown:
             raise ValueError(f"unknown ADVISE rule(s) {sorted(unknown)}: choose from {RULES}")
+        if not isinstance(self.random_group_draws, int) or self.random_group_draws < 0:
+            raise ValueError(f"random_group_draws must be an integer >= 0, got {self.random_group_draws!r}")
         start = time.perf_counter()
         advise = LayerADVISE(
             model,
@@ -63,22 +79,48 @@ class AdviseMethod:
         explanation = advise.explain(
             inputs, target=first, second_target=second, relu_attributions=self.relu_attributions
         )
+        result = self._rows_of(model, inputs, explanation, self.name, None, start)
+        twin = f"{self.name}-random-groups"
+        for draw in range(self.random_group_draws):
+            start = time.perf_counter()
+            generators = [content_generator(inputs[n], draw, self.seed) for n in range(inputs.shape[0])]
+            shuffled = advise.explain(
+                inputs,
+                target=first,
+                second_target=second,
+                relu_attributions=self.relu_attributions,
+                relevance=shuffled_relevance(explanation.relevance, generators),
+            )
+            result = result.joined(self._rows_of(model, inputs, shuffled, twin, draw, start))
+        return result
+
+    def _rows_of(
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        explanation: ADVISEExplanation,
+        name: str,
+        draw: int | None,
+        start: float,
+    ) -> Explanations:
+        """One explanation's group maps and rule maps, reported under ``name`` (and ``draw``)."""
         size = tuple(inputs.shape[-2:])
         first_maps = explanation.interpolate(size, self.upsample)
         second_maps = explanation.interpolate(size, self.upsample, second=True)
         seconds = time.perf_counter() - start
-        chosen, weighted, rule_seconds = self._rule_maps(model, inputs, explanation, size)
+        chosen, weighted, rule_seconds = self._rule_maps(model, inputs, explanation, size, name)
 
         maps, seconds_maps, variants = [], [], []
-        auto_name = f"{self.name}-auto"
+        auto_name = f"{name}-auto"
         for n, groups in enumerate(explanation.groups):
             auto = explanation.auto_peaks[n]
             labels = [
                 MapVariant(
-                    self.name,
+                    name,
                     group.peaks,
                     int(group.units.numel()),
-                    (auto_name,) * (group.peaks == auto) + (f"{self.name}-confidence",) * (index == chosen.get(n)),
+                    (auto_name,) * (group.peaks == auto) + (f"{name}-confidence",) * (index == chosen.get(n)),
+                    draw,
                 )
                 for index, group in enumerate(groups)
             ]
@@ -86,19 +128,22 @@ class AdviseMethod:
             if not groups:
                 # No group has a non-constant map: the explanation is an all-zero map.
                 first_n = second_n = torch.zeros((1, *size), device=inputs.device)
-                labels = [MapVariant(self.name)]
+                labels = [MapVariant(name, draw=draw)]
             if auto is None:
                 # peaks="auto" found no group with positive evidence: its map is all zeros.
                 zeros = torch.zeros((1, *size), device=inputs.device)
                 first_n, second_n = torch.cat([first_n, zeros]), torch.cat([second_n, zeros])
-                labels.append(MapVariant(auto_name))
+                labels.append(MapVariant(auto_name, draw=draw))
             if n in weighted:
                 first_n, second_n = torch.cat([first_n, weighted[n][0]]), torch.cat([second_n, weighted[n][1]])
-                labels.append(MapVariant(f"{self.name}-weighted", units=int(sum(g.units.numel() for g in groups))))
+                units = int(sum(g.units.numel() for g in groups))
+                labels.append(MapVariant(f"{name}-weighted", units=units, draw=draw))
             maps.append(first_n)
             seconds_maps.append(second_n)
             variants.append(labels)
-        return Explanations(maps, seconds_maps, variants, seconds, rule_seconds=rule_seconds)
+        method_seconds = {name: seconds, auto_name: seconds}
+        method_seconds |= {method: seconds + extra for method, extra in rule_seconds.items()}
+        return Explanations(maps, seconds_maps, variants, seconds, method_seconds=method_seconds)
 
     def _rule_maps(
         self,
@@ -106,6 +151,7 @@ class AdviseMethod:
         inputs: Tensor,
         explanation: ADVISEExplanation,
         size: tuple[int, int],
+        name: str,
     ) -> tuple[dict[int, int], dict[int, tuple[Tensor, Tensor]], dict[str, float]]:
         """The confidence rule's group index per image, the weighted rule's (1, H, W) maps for c1 and c2,
         and the seconds each rule's rows cost beyond the group maps (both need the c1 confidences)."""
@@ -119,7 +165,7 @@ class AdviseMethod:
         if "confidence" in self.rules:
             start = time.perf_counter()
             chosen = {n: int(index) for n, index in enumerate(first_scores.choice().tolist()) if index >= 0}
-            rule_seconds[f"{self.name}-confidence"] = shared + time.perf_counter() - start
+            rule_seconds[f"{name}-confidence"] = shared + time.perf_counter() - start
         weighted = {}
         if "weighted" in self.rules:
             start = time.perf_counter()
@@ -127,5 +173,5 @@ class AdviseMethod:
             fused = [first_scores.weighted(), second_scores.weighted()]
             resized = [normalize_and_resize(maps, size, self.upsample) for maps in fused]
             weighted = {n: (resized[0][n : n + 1], resized[1][n : n + 1]) for n in range(len(counts)) if counts[n]}
-            rule_seconds[f"{self.name}-weighted"] = shared + time.perf_counter() - start
+            rule_seconds[f"{name}-weighted"] = shared + time.perf_counter() - start
         return chosen, weighted, rule_seconds

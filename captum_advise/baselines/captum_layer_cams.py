@@ -28,9 +28,17 @@ from torch import Tensor, nn
 
 from captum_advise.attr.layer_capture import resolve_targets, target_indices
 from captum_advise.baselines.grad_cam_library import Score, library_maps
+from captum_advise.baselines.seeds import content_seed
 from captum_advise.models import preserved_state
 
-__all__ = ["LAYER_ATTRIBUTIONS", "LayerGradCamLib", "LayerGradCamPlusPlus", "LayerLayerCam", "LayerScoreCam"]
+__all__ = [
+    "LAYER_ATTRIBUTIONS",
+    "LayerGradCamLib",
+    "LayerGradCamPlusPlus",
+    "LayerLayerCam",
+    "LayerRandomCam",
+    "LayerScoreCam",
+]
 
 
 class _FirstInputModel(nn.Module):
@@ -132,8 +140,13 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
                 relu=relu_attributions,
                 gradient_relu=self.gradient_relu,
                 score_cam_batch_size=self.score_cam_batch_size,
+                seeds=self._seeds(first, targets),
             )
         return torch.from_numpy(maps).to(device=first.device).unsqueeze(1)
+
+    def _seeds(self, first: Tensor, targets: Tensor) -> list[int] | None:
+        """Per-example seeds of the library's random draws (None: the method draws nothing)."""
+        return None
 
 
 class LayerGradCamLib(_LibraryLayerCam):
@@ -159,6 +172,38 @@ class LayerLayerCam(_LibraryLayerCam):
     """pytorch-grad-cam's ``LayerCAM`` as a Captum layer attribution."""
 
     method = "layercam"
+
+
+class LayerRandomCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``RandomCAM`` as a Captum layer attribution: uniform [-1, 1) channel weights over
+    the real activations, a random linear combination of the layer's units (a control).
+
+    The weights of each example are drawn with a seed from its input values, its target class and
+    ``seed``, so the same image and class get the same map in every batch and run (the library
+    draws from NumPy's global generator; its state is restored after the call).
+    """
+
+    method = "randomcam"
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Tensor],
+        layer: nn.Module,
+        device_ids: list[int] | None = None,
+        *,
+        score: Score = "logit",
+        seed: int = 0,
+    ):
+        r"""
+        Args:
+            forward_func, layer, device_ids, score: as for :class:`LayerGradCamLib`.
+            seed: the run seed mixed into every example's seed.
+        """
+        super().__init__(forward_func, layer, device_ids, score=score)
+        self.seed = seed
+
+    def _seeds(self, first: Tensor, targets: Tensor) -> list[int]:
+        return [content_seed(first[n], int(targets[n]), self.seed) for n in range(first.shape[0])]
 
 
 # The Captum attribution of each pytorch-grad-cam method, by the evaluator's method name.

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import torch
 from torch import Tensor, nn
 
 __all__ = ["Explanations", "MapVariant", "SingleMapMethod", "explain_two_classes"]
@@ -21,12 +22,14 @@ class MapVariant:
         units: how many units the map uses (None where that does not apply).
         also_as: other method names the same map is reported under (ADVISE's ``"advise-auto"``
             and ``"advise-confidence"`` for the groups they pick), so its metrics are computed once.
+        draw: which random draw the map belongs to (ADVISE's random-groups twin); None otherwise.
     """
 
     method: str
     group: int | None = None
     units: int | None = None
     also_as: tuple[str, ...] = ()
+    draw: int | None = None
 
 
 @dataclass
@@ -37,12 +40,12 @@ class Explanations:
         maps: per image, (G_n, H, W) maps for the predicted class c1.
         second_maps: per image, (G_n, H, W) maps of the same variants for the second class c2.
         variants: per image, what each of its G_n maps is.
-        seconds: wall time spent computing all of the batch's maps (both classes), but for
-            ``rule_seconds``.
+        seconds: wall time spent computing all of the batch's maps (both classes).
         cs_of: what the protocol's CS correlates for this method: the two ``"maps"``, or the two
             ``"masked_images"`` (LIME, as the reference scores it).
-        rule_seconds: extra wall time that only the variants reported under a method name cost
-            (ADVISE's rules: ``{"advise-confidence": s, ...}``); their rows' time is ``seconds`` plus it.
+        method_seconds: the wall time of the rows reported under a method name, where it is not
+            ``seconds`` (ADVISE: a rule's rows cost its groups' time plus the rule's forward
+            passes; the random-groups rows cost their own draw's).
     """
 
     maps: list[Tensor]
@@ -50,7 +53,21 @@ class Explanations:
     variants: list[list[MapVariant]]
     seconds: float
     cs_of: Literal["maps", "masked_images"] = "maps"
-    rule_seconds: dict[str, float] = field(default_factory=dict)
+    method_seconds: dict[str, float] = field(default_factory=dict)
+
+    def joined(self, other: Explanations) -> Explanations:
+        """These maps and ``other``'s (of the same images) as one set; a method name's time adds up over both."""
+        method_seconds = dict(self.method_seconds)
+        for name, seconds in other.method_seconds.items():
+            method_seconds[name] = method_seconds.get(name, 0.0) + seconds
+        return Explanations(
+            [torch.cat(pair) for pair in zip(self.maps, other.maps, strict=True)],
+            [torch.cat(pair) for pair in zip(self.second_maps, other.second_maps, strict=True)],
+            [mine + theirs for mine, theirs in zip(self.variants, other.variants, strict=True)],
+            self.seconds + other.seconds,
+            self.cs_of,
+            method_seconds,
+        )
 
 
 class SingleMapMethod(Protocol):

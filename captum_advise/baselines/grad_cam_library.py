@@ -9,7 +9,9 @@ class fails deep inside it (checked, one-line error); it explains logits unless 
 (``score="softmax"`` gives it softmax-probability targets); Score-CAM's batch size is an attribute
 (set, the library's documented way); Score-CAM builds every masked copy of every image of its
 batch at once (N x K x 3 x H x W floats: 7.7 GB for 8 images and 1280 units), so it is run one
-image at a time; and its per-image progress bars have no public switch (silenced for the call).
+image at a time; its per-image progress bars have no public switch (silenced for the call); RandomCAM draws its channel
+weights from NumPy's global generator (seeded per image for the call, the generator's state restored);
+and SobelCAM is a function of the RGB image alone (:func:`sobel_maps`).
 
 The maps stay at the layer's resolution, without the library's min-max scaling and OpenCV resize,
 so that callers normalise and upsample them as the reference does. The Captum layer attributions
@@ -19,22 +21,25 @@ those.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Literal
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM
+from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, RandomCAM, ScoreCAM
 from pytorch_grad_cam import score_cam as score_cam_module
+from pytorch_grad_cam.sobel_cam import sobel_cam
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
 from torch import Tensor, nn
 
 from captum_advise.models import preserved_state
 
-__all__ = ["CAM_CLASSES", "GRADIENT_RELU_METHODS", "Score", "library_maps"]
+__all__ = ["CAM_CLASSES", "GRADIENT_RELU_METHODS", "LIBRARY_CLASSES", "Score", "library_maps", "sobel_maps"]
 
 CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "scorecam": ScoreCAM, "layercam": LayerCAM}
+# The library's methods the binding runs: the compared methods and RandomCAM, a control.
+LIBRARY_CLASSES = {**CAM_CLASSES, "randomcam": RandomCAM}
 Score = Literal["softmax", "logit"]
 SCORE_TARGETS = {"softmax": ClassifierOutputSoftmaxTarget, "logit": ClassifierOutputTarget}
 
@@ -45,6 +50,17 @@ class _Silent:
     @staticmethod
     def tqdm(iterable, *args, **kwargs):
         return iterable
+
+
+@contextmanager
+def _numpy_seed(seed: int) -> Iterator[None]:
+    """NumPy's global generator seeded for the call (RandomCAM draws from it), its state restored after."""
+    state = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 @contextmanager
@@ -103,23 +119,23 @@ GRADIENT_RELU_METHODS = tuple(SIGNED_GRADIENT_CLASSES)
 
 
 def _cam_class(name: str, relu: bool, gradient_relu: bool) -> type:
-    base = CAM_CLASSES[name] if gradient_relu else SIGNED_GRADIENT_CLASSES.get(name, CAM_CLASSES[name])
+    base = LIBRARY_CLASSES[name] if gradient_relu else SIGNED_GRADIENT_CLASSES.get(name, LIBRARY_CLASSES[name])
     suffix = ("" if relu else "NoMapReLU") + ("" if gradient_relu else "NoGradientReLU")
     return type(f"{base.__name__}AtLayer{suffix}", (_LayerResolutionMixin, base), {"relu": relu})
 
 
 LAYER_CAM_CLASSES = {
     (name, relu, gradient_relu): _cam_class(name, relu, gradient_relu)
-    for name in CAM_CLASSES
+    for name in LIBRARY_CLASSES
     for relu in (True, False)
     for gradient_relu in (True, False)
 }
 
 
 def check_method(name: str) -> None:
-    """One-line error for a name that is not one of :data:`CAM_CLASSES`."""
-    if name not in CAM_CLASSES:
-        raise ValueError(f"unknown pytorch-grad-cam method {name!r}: choose one of {', '.join(CAM_CLASSES)}")
+    """One-line error for a name that is not one of :data:`LIBRARY_CLASSES`."""
+    if name not in LIBRARY_CLASSES:
+        raise ValueError(f"unknown pytorch-grad-cam method {name!r}: choose one of {', '.join(LIBRARY_CLASSES)}")
 
 
 def library_maps(
@@ -133,11 +149,13 @@ def library_maps(
     relu: bool = True,
     gradient_relu: bool = True,
     score_cam_batch_size: int = 32,
+    seeds: Sequence[int] | None = None,
 ) -> np.ndarray:
     """The library's class activation maps of ``targets`` at ``layer``, at the layer's resolution.
 
     Args:
-        name: a key of :data:`CAM_CLASSES` (``"gradcam"``, ``"gradcampp"``, ``"scorecam"``, ``"layercam"``).
+        name: a key of :data:`LIBRARY_CLASSES` (``"gradcam"``, ``"gradcampp"``, ``"scorecam"``,
+            ``"layercam"``, ``"randomcam"``).
         model: the one-input module the library runs; its train/eval flags, ``requires_grad`` and
             ``.grad`` are restored on return (the library explains in eval mode).
         layer: the layer whose output the maps are computed from.
@@ -148,6 +166,8 @@ def library_maps(
         gradient_relu: False also removes the positive part of the gradients in Grad-CAM++'s
             weights and in Layer-CAM's position weights (Grad-CAM and Score-CAM have none).
         score_cam_batch_size: masked images per forward pass in Score-CAM.
+        seeds: N seeds of NumPy's global generator, one per image (each image then runs alone):
+            RandomCAM's channel weights are drawn from it; None leaves the generator as it is.
 
     Returns:
         (N, U, V) float32 maps.
@@ -158,25 +178,29 @@ def library_maps(
     check_method(name)
     if targets.numel() != inputs.shape[0]:
         raise ValueError(f"{name}: {targets.numel()} targets for {inputs.shape[0]} images")
+    if seeds is not None and len(seeds) != inputs.shape[0]:
+        raise ValueError(f"{name}: {len(seeds)} seeds for {inputs.shape[0]} images")
     cam_class = LAYER_CAM_CLASSES[(name, relu, gradient_relu)]
     classes = [int(c) for c in targets.flatten().tolist()]
     if any(c < 0 for c in classes):
         raise ValueError(f"target class indices must be >= 0, got {classes}")
-    step = 1 if name == "scorecam" else max(1, inputs.shape[0])
+    step = 1 if name == "scorecam" or seeds is not None else max(1, inputs.shape[0])
+    maps = []
     # Gradients also under torch.no_grad(), as LayerGradCam (captum.metrics calls explanations there).
     with preserved_state(model), _quiet_score_cam(), torch.enable_grad():
-        maps = [
-            _call(
-                cam_class,
-                model,
-                layer,
-                inputs[start : start + step],
-                classes[start : start + step],
-                score,
-                score_cam_batch_size,
-            )
-            for start in range(0, inputs.shape[0], step)
-        ]
+        for start in range(0, inputs.shape[0], step):
+            with nullcontext() if seeds is None else _numpy_seed(seeds[start]):
+                maps.append(
+                    _call(
+                        cam_class,
+                        model,
+                        layer,
+                        inputs[start : start + step],
+                        classes[start : start + step],
+                        score,
+                        score_cam_batch_size,
+                    )
+                )
     return np.concatenate(maps).astype(np.float32, copy=False)
 
 
@@ -194,3 +218,20 @@ def _call(
         raise
     finally:
         cam.activations_and_grads.release()
+
+
+def sobel_maps(images: Tensor) -> Tensor:
+    """pytorch-grad-cam's SobelCAM: the mean of the absolute x and y Sobel responses of each image's grey levels.
+
+    Args:
+        images: (N, 3, H, W) uint8 RGB images.
+
+    Returns:
+        (N, H, W) float32 edge maps in [0, 255] (uint8 values, as the library returns them), on the
+        images' device.
+    """
+    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"SobelCAM takes (N, 3, H, W) uint8 RGB images, got {images.dtype} {tuple(images.shape)}")
+    pixels = images.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    edges = np.stack([sobel_cam(image) for image in pixels]).astype(np.float32)
+    return torch.from_numpy(edges).to(images.device)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "ADVISE_RULES",
+    "COMPARED_METHODS",
+    "CONTROL_METHODS",
     "GEOMETRIES",
     "METHOD_NAMES",
     "PAPER_DENSITIES",
@@ -20,7 +22,9 @@ __all__ = [
 
 PRESET_NAMES = ("alexnet", "efficientnet_lite0", "mobilenet_v2", "resnet50", "vgg16", "xception")
 GEOMETRIES = ("squash", "crop")
-METHOD_NAMES = ("advise", "gradcam", "gradcampp", "scorecam", "layercam", "lime")
+COMPARED_METHODS = ("advise", "gradcam", "gradcampp", "scorecam", "layercam", "lime")
+CONTROL_METHODS = ("random", "center", "randomcam", "sobelcam")
+METHOD_NAMES = (*COMPARED_METHODS, *CONTROL_METHODS)
 ADVISE_RULES = ("confidence", "weighted")
 UPSAMPLE_MODES = ("matlab_bicubic", "bicubic", "bilinear")
 PAPER_DENSITIES = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from captum_advise.cli.choices import ADVISE_RULES, METHOD_NAMES, UPSAMPLE_MODES
+from captum_advise.cli.choices import ADVISE_RULES, COMPARED_METHODS, CONTROL_METHODS, METHOD_NAMES, UPSAMPLE_MODES
 from captum_advise.cli.explain_command import add_model_arguments
 
 if TYPE_CHECKING:
@@ -31,6 +31,31 @@ def _method_limits(text: str) -> dict[str, int]:
             raise argparse.ArgumentTypeError(f"--method-limit wants METHOD=N[,METHOD=N], got {item!r}")
         limits[name] = int(count)
     return limits
+
+
+def _areas(text: str) -> tuple[float, ...]:
+    if text.strip() == "none":
+        return ()
+    areas = []
+    for item in text.split(","):
+        try:
+            area = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--areas wants numbers in (0, 1) such as 0.1,0.25,0.5, got {item!r}"
+            ) from None
+        if not 0 < area < 1:
+            raise argparse.ArgumentTypeError(f"--areas values must lie in (0, 1), got {item!r}")
+        areas.append(area)
+    if len({f"{area:g}" for area in areas}) != len(areas):
+        raise argparse.ArgumentTypeError(f"--areas values must be distinct, got {text!r}")
+    return tuple(areas)
+
+
+def _draws(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--random-group-draws wants a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -62,7 +87,38 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
         "--labels", type=Path, help="CSV of 'file,class' rows [default: class index from the file-name prefix, if any]"
     )
     parser.add_argument(
-        "--methods", type=method_list, default=list(METHOD_NAMES), help=f"[default: {','.join(METHOD_NAMES)}]"
+        "--methods",
+        type=method_list,
+        default=list(COMPARED_METHODS),
+        help=f"methods to compare, from {','.join(METHOD_NAMES)} [default: {','.join(COMPARED_METHODS)}; the "
+        "controls are added unless --no-controls]",
+    )
+    parser.add_argument(
+        "--no-controls",
+        action="store_true",
+        help=f"leave out the controls ({','.join(CONTROL_METHODS)}) and ADVISE's random-groups twin [default: "
+        "evaluate them with every run: a method only means something where it beats them]",
+    )
+    parser.add_argument(
+        "--random-group-draws",
+        type=_draws,
+        default=2,
+        help="random partitions of the units into groups of ADVISE's sizes per image (the advise-random-groups "
+        "rows, averaged per image in the summary) [default: 2]",
+    )
+    parser.add_argument(
+        "--areas",
+        type=_areas,
+        default=(0.1, 0.25, 0.5),
+        help="matched areas: each map is also scored keeping exactly its top q of the pixels, for each q; "
+        "'none' turns them off [default: 0.1,0.25,0.5]",
+    )
+    parser.add_argument(
+        "--penalty",
+        choices=("reference", "off"),
+        default="reference",
+        help="the protocol's penalty for a lost prediction (Hit = 0): reference, or off (raw scores) "
+        "[default: reference]",
     )
     parser.add_argument("--limit", type=int, help="only the first N images (after sharding)")
     parser.add_argument(
@@ -178,18 +234,27 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
     loaded = load_model(args.model, args.weights, device=args.device)
     config = EvaluationConfig(
         methods=args.methods,
+        controls=not args.no_controls,
         layer=args.layer,
         batch_size=args.batch_size,
         device=args.device,
-        protocol=ProtocolOptions(mask=args.mask, tau=args.tau, o=args.o, auc_steps=args.auc_steps),
+        protocol=ProtocolOptions(
+            mask=args.mask, tau=args.tau, o=args.o, auc_steps=args.auc_steps, areas=args.areas, penalty=args.penalty
+        ),
         method_limits=args.method_limit,
         method_options={
-            "advise": {"value_range": args.value_range, "upsample": args.upsample, "rules": args.advise_rules},
+            "advise": {
+                "value_range": args.value_range,
+                "upsample": args.upsample,
+                "rules": args.advise_rules,
+                "random_group_draws": args.random_group_draws,
+            },
             "gradcam": {"upsample": args.upsample},
             "gradcampp": {"upsample": args.upsample},
             "layercam": {"upsample": args.upsample},
             "scorecam": {"score_cam_batch_size": args.scorecam_batch_size, "upsample": args.upsample},
             "lime": {"n_samples": args.lime_samples, "surrogate": args.lime_surrogate},
+            **{name: {"upsample": args.upsample} for name in ("random", "center", "randomcam")},
         },
         geometry=args.geometry,
         skip_unreadable=args.skip_unreadable,

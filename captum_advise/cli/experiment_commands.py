@@ -187,7 +187,9 @@ def run_ablate(args: argparse.Namespace) -> int:
         layer=args.layer,
         batch_size=args.batch_size,
         device=args.device,
-        protocol=ProtocolOptions(auc_steps=0),  # the ablation reports AVX only
+        # The ablation reproduces the paper's noise figure: AVX under the reference's mask, the methods only.
+        protocol=ProtocolOptions(auc_steps=0, areas=()),
+        controls=False,
         noise_seed=args.seed,
         geometry=args.geometry,
     )

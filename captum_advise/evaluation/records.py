@@ -1,4 +1,8 @@
-"""records.csv: one row per image x method x ADVISE group; append, resume, merge shards."""
+"""records.csv: one row per image x method x ADVISE group (x random-groups draw); append, resume, merge shards.
+
+Its columns are :data:`COLUMNS`, then the matched areas' (``avx@0.1``, ...: :func:`record_columns`);
+a file's header says which areas it holds.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from captum_advise.evaluation.protocol import AREA_METRICS, area_columns
 from captum_advise.runs.output_files import atomic_write_csv, csv_text
 
-__all__ = ["COLUMNS", "append_records", "completed_methods", "merge_records", "merged_rows", "read_records"]
+__all__ = [
+    "COLUMNS",
+    "RECORD_KEY",
+    "append_records",
+    "completed_methods",
+    "merge_records",
+    "merged_rows",
+    "read_records",
+    "record_columns",
+]
 
 COLUMNS = (
     "image",
@@ -22,6 +36,7 @@ COLUMNS = (
     "method",
     "group",
     "units",
+    "draw",
     "cs",
     "check",
     "hit",
@@ -32,20 +47,58 @@ COLUMNS = (
     "fsim",
     "mse",
     "avx",
+    "area",
     "deletion",
     "insertion",
     "seconds",
     "metric_seconds",
 )
+RECORD_KEY = ("image", "method", "group", "draw")
+
+
+def record_columns(areas: Sequence[float]) -> tuple[str, ...]:
+    """The columns of a records.csv with these matched areas."""
+    return (*COLUMNS, *area_columns(tuple(areas)))
+
+
+def _header_areas(fieldnames: Sequence[str], path: Path) -> tuple[float, ...]:
+    """The matched areas a records.csv header holds; ValueError if it is not a header of this version."""
+    extra = list(fieldnames[len(COLUMNS) :])
+    areas = []
+    for first in range(0, len(extra), len(AREA_METRICS)):
+        _, _, area = extra[first].partition("@")
+        try:
+            areas.append(float(area))
+        except ValueError:
+            break
+    if tuple(fieldnames[: len(COLUMNS)]) != COLUMNS or tuple(fieldnames) != record_columns(areas):
+        raise ValueError(f"{path} is not a {path.name} of this version (columns {list(fieldnames)})")
+    return tuple(areas)
 
 
 # What each column of a records file may hold (the columns of other experiments' CSVs too): text
 # names, class indices and counts, and numbers; the optional ones may be empty.
 TEXT_COLUMNS = ("image", "method", "mode", "init", "layer", "relu")
-COUNT_COLUMNS = ("label", "predicted", "second", "target", "group", "units", "step", "distinct_predictions", "images")
-OPTIONAL_COLUMNS = ("label", "group", "units", "deletion", "insertion")
-RANGES = {"check": (0, 1), "hit": (0, 1), "y": (0, 1), "o": (0, 1), "seconds": (0, math.inf)}
+COUNT_COLUMNS = (
+    "label",
+    "predicted",
+    "second",
+    "target",
+    "group",
+    "units",
+    "draw",
+    "step",
+    "distinct_predictions",
+    "images",
+)
+OPTIONAL_COLUMNS = ("label", "group", "units", "draw", "deletion", "insertion")
+RANGES = {"check": (0, 1), "hit": (0, 1), "y": (0, 1), "o": (0, 1), "area": (0, 1), "seconds": (0, math.inf)}
 RANGES["metric_seconds"] = RANGES["seconds"]
+
+
+def _range(column: str) -> tuple[float, float]:
+    """The range of a column's numbers; a matched-area column (``hit@0.1``) has its measure's."""
+    return RANGES.get(column.partition("@")[0], (-math.inf, math.inf))
 
 
 def _cell_problem(column: str, value: str, optional: Sequence[str]) -> str | None:
@@ -60,14 +113,16 @@ def _cell_problem(column: str, value: str, optional: Sequence[str]) -> str | Non
         number = float(value)
     except ValueError:
         return "is not a number"
-    low, high = RANGES.get(column, (-math.inf, math.inf))
+    low, high = _range(column)
     return None if math.isnan(number) or low <= number <= high else f"lies outside [{low}, {high}]"
 
 
-def _rows_of(text: str, path: Path, columns: Sequence[str], optional: Sequence[str]) -> list[dict[str, str]]:
+def _rows_of(text: str, path: Path, columns: Sequence[str] | None, optional: Sequence[str]) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None:
         return []
+    if columns is None:
+        columns = record_columns(_header_areas(reader.fieldnames, path))
     if tuple(reader.fieldnames) != tuple(columns):
         raise ValueError(f"{path} is not a {path.name} of this version (columns {reader.fieldnames})")
     rows = list(reader)
@@ -83,18 +138,19 @@ def _rows_of(text: str, path: Path, columns: Sequence[str], optional: Sequence[s
 
 def read_records(
     path: Path,
-    columns: Sequence[str] = COLUMNS,
-    key: Sequence[str] = ("image", "method", "group"),
+    columns: Sequence[str] | None = None,
+    key: Sequence[str] = RECORD_KEY,
     optional: Sequence[str] = OPTIONAL_COLUMNS,
 ) -> list[dict[str, str]]:
     """The rows of a records.csv (empty list if there is none), every cell checked.
 
-    Every line must have the file's columns, and every cell what its column holds (a name, a
+    ``columns`` None: a records.csv's, with whatever matched areas its header holds. Every line
+    must have the file's columns, and every cell what its column holds (a name, a
     count, a number in its range; ``optional`` columns may be empty): otherwise a ``ValueError``
     names the file, the line and the cell, so that a run stops before any work. A last line
     without its newline (a writer killed mid-row, a full disk) is an incomplete row:
     it is left out with a warning, so a resumed run computes it again. Rows whose (image, method,
-    group) was already read (two runs that once wrote into the same folder) are left out too.
+    group, draw) was already read (two runs that once wrote into the same folder) are left out too.
     Another experiment's CSV gives its own ``columns`` and the ``key`` that names a row.
     """
     if not path.exists():
@@ -113,8 +169,8 @@ def read_records(
     return rows
 
 
-def _unique(rows: Iterable[dict[str, str]], key: Sequence[str] = ("image", "method", "group")) -> list[dict[str, str]]:
-    """The rows with the first of each ``key`` (image, method, group) kept."""
+def _unique(rows: Iterable[dict[str, str]], key: Sequence[str] = RECORD_KEY) -> list[dict[str, str]]:
+    """The rows with the first of each ``key`` (image, method, group, draw) kept."""
     seen: set[tuple[str, ...]] = set()
     kept = []
     for row in rows:
@@ -151,16 +207,26 @@ def completed_methods(rows: Iterable[dict[str, str]]) -> dict[str, set[str]]:
 
 
 def merged_rows(sources: Sequence[Path]) -> list[dict[str, str]]:
-    """The rows of several records.csv, the first of each (image, method, group) kept."""
+    """The rows of several records.csv, the first of each (image, method, group, draw) kept."""
     return _unique(row for source in sources for row in read_records(source))
 
 
 def merge_records(sources: list[Path], destination: Path) -> int:
-    """Join shards' records.csv into one, dropping duplicate (image, method, group) rows.
+    """Join shards' records.csv into one, dropping duplicate (image, method, group, draw) rows.
+
+    The shards must hold the same columns (the same matched areas).
 
     Returns:
         The number of rows written.
     """
+    headers = {tuple(_header_of(source)) for source in sources}
+    if len(headers) > 1:
+        raise ValueError("the shards' records.csv have different columns (other matched areas): merge like with like")
     merged = merged_rows(sources)
-    atomic_write_csv(destination, COLUMNS, merged)
+    atomic_write_csv(destination, headers.pop() if headers else COLUMNS, merged)
     return len(merged)
+
+
+def _header_of(path: Path) -> list[str]:
+    with path.open(newline="") as handle:
+        return next(csv.reader(handle), list(COLUMNS))

@@ -13,10 +13,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from captum_advise.baselines import Explanations, build_method, explain_batch
+from captum_advise.baselines import CONTROL_METHODS, Explanations, build_method, explain_batch
 from captum_advise.data import ImageReadError, ImageRecord, batches, noise_generator, salt_and_pepper
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
-from captum_advise.evaluation.records import COLUMNS, append_records, completed_methods, merged_rows, read_records
+from captum_advise.evaluation.records import (
+    append_records,
+    completed_methods,
+    merged_rows,
+    read_records,
+    record_columns,
+)
 from captum_advise.evaluation.summary import summary_heading, summary_table
 from captum_advise.models import Geometry, LoadedModel
 from captum_advise.runs.output_files import atomic_write_csv, atomic_write_text
@@ -31,7 +37,7 @@ from captum_advise.runs.ranks import (
 from captum_advise.runs.run_info import write_run_info
 from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
-__all__ = ["RUN_FILES", "EvaluationConfig", "evaluation_settings", "run_evaluation", "shard"]
+__all__ = ["RUN_FILES", "EvaluationConfig", "evaluated_methods", "evaluation_settings", "run_evaluation", "shard"]
 
 # What an evaluation writes into its folder (moved aside together when a run starts afresh).
 RUN_FILES = ("records.csv", "summary.md", "run_info.json", "settings.json", "skipped.csv", "ranks")
@@ -42,7 +48,11 @@ class EvaluationConfig:
     """What to evaluate and how.
 
     Attributes:
-        methods: method names (advise, gradcam, gradcampp, scorecam, layercam, lime).
+        methods: method names (advise, gradcam, gradcampp, scorecam, layercam, lime, and the
+            controls random, center, randomcam, sobelcam).
+        controls: also evaluate every control (:data:`~captum_advise.baselines.CONTROL_METHODS`)
+            not in ``methods``, and ADVISE's random-groups twin (its ``random_group_draws``
+            option, 2 by default); False: only ``methods``, and ADVISE without its twin.
         layer: the explained layer (default: the preset's reference layer).
         batch_size: images per explanation batch.
         device: where the model and images live.
@@ -59,6 +69,7 @@ class EvaluationConfig:
     """
 
     methods: Sequence[str]
+    controls: bool = True
     layer: str | None = None
     batch_size: int = 8
     device: str | torch.device = "cpu"
@@ -78,14 +89,27 @@ def shard(records: Sequence[ImageRecord], index: int, count: int) -> list[ImageR
     return list(records[index - 1 :: count])
 
 
+def evaluated_methods(config: EvaluationConfig) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The methods a run evaluates (``methods``, then the controls unless ``controls`` is False) and
+    each one's options (without controls, ADVISE draws no random groups)."""
+    methods = list(dict.fromkeys(config.methods))
+    options = {name: dict(config.method_options.get(name, {})) for name in methods}
+    if config.controls:
+        methods += [name for name in CONTROL_METHODS if name not in methods]
+    elif "advise" in options:
+        options["advise"]["random_group_draws"] = 0
+    return methods, {name: options.get(name, dict(config.method_options.get(name, {}))) for name in methods}
+
+
 def _pending(
     records: Sequence[ImageRecord], config: EvaluationConfig, done: dict[str, set[str]]
 ) -> list[tuple[ImageRecord, list[str]]]:
     pending = []
+    methods_of_run = evaluated_methods(config)[0]
     for position, record in enumerate(records):
         methods = [
             method
-            for method in config.methods
+            for method in methods_of_run
             if method not in done.get(record.name, set()) and position < config.method_limits.get(method, len(records))
         ]
         if methods:
@@ -105,7 +129,7 @@ def _rows(
     position = 0
 
     def seconds_of(method: str) -> str:
-        return f"{(explanations.seconds + explanations.rule_seconds.get(method, 0.0)) / len(records):.4f}"
+        return f"{explanations.method_seconds.get(method, explanations.seconds) / len(records):.4f}"
 
     for n, record in enumerate(records):
         for variant in explanations.variants[n]:
@@ -117,6 +141,7 @@ def _rows(
                 "method": variant.method,
                 "group": "" if variant.group is None else variant.group,
                 "units": "" if variant.units is None else variant.units,
+                "draw": "" if variant.draw is None else variant.draw,
             }
             row |= {name: _number(name, float(values[position])) for name, values in metrics.items()}
             row |= {"seconds": seconds_of(variant.method), "metric_seconds": f"{metric_seconds / len(records):.4f}"}
@@ -148,6 +173,7 @@ def evaluation_settings(loaded: LoadedModel, config: EvaluationConfig) -> dict[s
         "geometry": config.geometry,
         "protocol": config.protocol,
         "method_options": config.method_options,
+        "controls": config.controls,
         "noise_density": config.noise_density,
         "noise_seed": config.noise_seed,
     }
@@ -248,16 +274,17 @@ def _run_locked(
         atomic_write_csv(out / "skipped.csv", ("image", "reason"), skipped)
     pending = pending[rank::size]
     path = out / "records.csv"
+    columns = record_columns(config.protocol.areas)
     if size > 1:
         path = rank_folder(out) / "records.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
     with shared_progress(len(pending), "evaluate", "image", progress) as bar:
         for rows, count in _evaluate(loaded, pending, config):
-            append_records(path, rows)
+            append_records(path, rows, columns)
             bar.update(count)
     if is_main_rank():
         # Rank files left by an earlier torchrun run are merged by a one-process rerun too.
-        all_rows = _merge_ranks(out, records) if len(_record_files(out)) > 1 else read_records(path)
+        all_rows = _merge_ranks(out, records, columns) if len(_record_files(out)) > 1 else read_records(path)
         warning = (
             "**RANDOM WEIGHTS: these numbers describe an untrained network.**\n\n" if loaded.random_weights else ""
         )
@@ -273,13 +300,13 @@ def _run_locked(
     return read_records(out / "records.csv")
 
 
-def _merge_ranks(out: Path, records: Sequence[ImageRecord]) -> list[dict[str, str]]:
+def _merge_ranks(out: Path, records: Sequence[ImageRecord], columns: Sequence[str]) -> list[dict[str, str]]:
     """Join every rank's rows into ``out/records.csv`` in image order, then remove the rank files."""
     sources = _record_files(out)
     order = {record.name: position for position, record in enumerate(records)}
     rows = merged_rows(sources)
     rows.sort(key=lambda row: order.get(row["image"], len(order)))  # stable: methods keep their order
-    atomic_write_csv(out / "records.csv", COLUMNS, rows)
+    atomic_write_csv(out / "records.csv", columns, rows)
     for source in sources[1:]:
         source.unlink()
         with contextlib.suppress(OSError):
@@ -295,7 +322,8 @@ def _evaluate(
     """Each batch's rows, and how many images it held."""
     model, layer = loaded.model, loaded.layer(config.layer)
     preprocessor = loaded.preset.preprocessor
-    methods = {name: build_method(name, **config.method_options.get(name, {})) for name in config.methods}
+    names, options = evaluated_methods(config)
+    methods = {name: build_method(name, **options[name]) for name in names}
 
     def classify(images: Tensor) -> Tensor:
         return torch.softmax(model(preprocessor.normalize(images).to(config.device)), dim=1)

@@ -1,7 +1,11 @@
-"""summary.md: a Table-1-style table from records.csv, ADVISE with and without the oracle, and paired AVX differences.
+"""summary.md: a Table-1-style table from records.csv, with its controls, matched areas and paired tests.
 
 The page stands on its own: a heading with the run's model, weights, layer, photos and options; the
-table with short method names, AVX first, and a legend below it for the rows present. Intervals are
+table with short method names, AVX first, and a legend below it for the rows present; what the
+comparisons say, in sentences (which controls score at or above which methods; each ADVISE row
+against its random-groups twin); AVX at matched areas; and the paired differences with Holm-adjusted
+p-values. A row of the random-groups twin is, per image, the mean over its draws (the oracle's
+best group is taken within each draw first). Intervals are
 95% intervals over images: Wilson's for hit (a proportion), Student-t's for the other means (the
 samples are often small: 8 or 16 images, where the normal z would be about 10-17% too narrow),
 kept inside each measure's range; rows with fewer than 10 images are marked, since their intervals
@@ -14,9 +18,17 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from captum_advise.evaluation.intervals import mean_interval
+from captum_advise.evaluation.intervals import holm, mean_interval, paired_p_value
 
-__all__ = ["METHOD_TITLES", "paired_rows", "per_image_lines", "summary_heading", "summary_rows", "summary_table"]
+__all__ = [
+    "CONTROL_TITLES",
+    "METHOD_TITLES",
+    "paired_rows",
+    "per_image_lines",
+    "summary_heading",
+    "summary_rows",
+    "summary_table",
+]
 
 METHOD_TITLES = {
     "gradcam": "Grad-CAM",
@@ -25,12 +37,17 @@ METHOD_TITLES = {
     "layercam": "Layer-CAM",
     "lime": "LIME",
 }
+CONTROL_TITLES = {"random": "Random map", "center": "Centre prior", "randomcam": "RandomCAM", "sobelcam": "SobelCAM"}
 ORACLE = "ADVISE oracle"
 AUTO = "ADVISE auto"
 CONFIDENCE = "ADVISE confidence"
 WEIGHTED = "ADVISE weighted"
 ADVISE_RULES = {"advise-auto": AUTO, "advise-confidence": CONFIDENCE, "advise-weighted": WEIGHTED}
 ADVISE_LINES = (ORACLE, *ADVISE_RULES.values())
+TWIN = "random-groups"
+TWIN_SUFFIX = ", random groups"
+# Each ADVISE line's random-groups twin: the same rule on a random partition of the same group sizes.
+TWINS = {line: line + TWIN_SUFFIX for line in ADVISE_LINES}
 LEGEND = {
     ORACLE: "best of ADVISE's own groups per image, by AVX itself (the paper's Table 1)",
     AUTO: "the group with the most Grad-CAM evidence (no metric used)",
@@ -41,11 +58,17 @@ LEGEND = {
     "Score-CAM": "pytorch-grad-cam's ScoreCAM",
     "Layer-CAM": "pytorch-grad-cam's LayerCAM",
     "LIME": "MATLAB's imageLIME (superpixels, a tree surrogate, the top 5 kept)",
+    "Random map": "control: i.i.d. uniform values at the layer's resolution, seeded per image and class",
+    "Centre prior": "control: a centred Gaussian at the layer's resolution, the same for every image and class",
+    "RandomCAM": "control: pytorch-grad-cam's RandomCAM (random channel weights over the real activations)",
+    "SobelCAM": "control: pytorch-grad-cam's SobelCAM (an edge map of the image; no model)",
 }
+for _line, _twin in TWINS.items():
+    LEGEND[_twin] = f"control: {_line}'s rule on a random partition of the units into groups of ADVISE's sizes"
 # Where a measure's mean must lie, so its interval is kept there too (AVX has no such bound: a
 # negative SSIM can push it outside [0, 1]).
 RANGES = {"ad": (0.0, 1.0), "ssim": (-1.0, 1.0), "fsim": (0.0, 1.0), "mse": (0.0, 1.0)}
-RANGES |= {"deletion": (0.0, 1.0), "insertion": (0.0, 1.0)}
+RANGES |= {"deletion": (0.0, 1.0), "insertion": (0.0, 1.0), "area": (0.0, 1.0)}
 FEW_IMAGES = 10
 ROW_NOTES = (
     "What the ADVISE rows are. *Oracle*: for each image, the highest AVX over ADVISE's own kept peak groups "
@@ -60,45 +83,94 @@ ROW_NOTES = (
     "summed with those confidences as weights. Deletion and insertion AUC (RISE) are not part of AVX and "
     "no rule was chosen with them."
 )
-METRICS = ("avx", "hit", "ad", "ssim", "fsim", "mse", "deletion", "insertion")
+METRICS = ("avx", "hit", "ad", "ssim", "fsim", "mse", "deletion", "insertion", "area")
 PAIRED = (
     ("avx", "AVX", "higher is better"),
     ("insertion", "insertion AUC", "higher is better"),
     ("deletion", "deletion AUC", "lower is better"),
 )
+# Columns of a records row that are not averaged over a twin's draws.
+LABEL_COLUMNS = ("image", "label", "predicted", "second", "method", "group", "units", "draw")
 
 
-def per_image_lines(rows: Iterable[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
-    """Group the rows into the table's lines: one row per image for each line."""
-    lines: dict[str, list[dict[str, str]]] = defaultdict(list)
-    best: dict[str, dict[str, str]] = {}
+def _line_of(method: str) -> str:
+    """The table line of a records method name (``advise`` rows are the oracle's candidates)."""
+    twin = method.startswith(f"advise-{TWIN}")
+    base = method.replace(f"-{TWIN}", "") if twin else method
+    title = ORACLE if base == "advise" else ADVISE_RULES.get(base) or METHOD_TITLES.get(base)
+    title = title or CONTROL_TITLES.get(base, base)
+    return TWINS[title] if twin else title
+
+
+def _mean_row(rows: list[dict[str, str]]) -> dict[str, str]:
+    """Rows of one image (a twin's draws) as one: each number the mean over the rows that have it."""
+    if len(rows) == 1:
+        return rows[0]
+    merged = dict(rows[0])
+    for column in merged:
+        if column in LABEL_COLUMNS:
+            continue
+        values = [float(row[column]) for row in rows if row[column] != ""]
+        merged[column] = f"{sum(values) / len(values):.6g}" if values else ""
+    return merged
+
+
+def per_image_lines(rows: Iterable[dict[str, str]], by: str = "avx") -> dict[str, list[dict[str, str]]]:
+    """Group the rows into the table's lines: one row per image for each line.
+
+    The oracle lines take each image's best group by ``by`` (AVX, or AVX at a matched area: the
+    oracle chooses by the measure it is scored with), within each draw for a twin; a twin's draws
+    are then averaged per image.
+    """
+    draws: dict[tuple[str, str], dict[str, list[dict[str, str]]]] = defaultdict(lambda: defaultdict(list))
+    best: dict[tuple[str, str, str], dict[str, str]] = {}
     for row in rows:
-        method = row["method"]
-        if method == "advise":
-            if row["image"] not in best or float(row["avx"]) > float(best[row["image"]]["avx"]):
-                best[row["image"]] = row
-        elif method in ADVISE_RULES:
-            lines[ADVISE_RULES[method]].append(row)
+        line = _line_of(row["method"])
+        if line in (ORACLE, TWINS[ORACLE]):
+            key = (line, row["image"], row["draw"])
+            if key not in best or float(row[by]) > float(best[key][by]):
+                best[key] = row
         else:
-            lines[METHOD_TITLES.get(method, method)].append(row)
-    lines[ORACLE] = list(best.values())
-    return {title: chosen for title, chosen in lines.items() if chosen}
+            draws[(line, row["image"])][row["draw"]].append(row)
+    for (line, image, draw), row in best.items():
+        draws[(line, image)][draw].append(row)
+    lines: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for (line, _), by_draw in draws.items():
+        lines[line].append(_mean_row([chosen[0] for chosen in by_draw.values()]))
+    return dict(lines)
+
+
+def _order(title: str) -> int:
+    order = [
+        *(line for pair in TWINS.items() for line in pair),
+        *METHOD_TITLES.values(),
+        *CONTROL_TITLES.values(),
+    ]
+    return order.index(title) if title in order else len(order)
+
+
+def area_levels(rows: list[dict[str, str]]) -> list[str]:
+    """The matched areas the rows hold, as written in their columns (``"0.1"``, ``"0.25"``, ...)."""
+    return [column.partition("@")[2] for column in (rows[0] if rows else {}) if column.startswith("avx@")]
 
 
 def summary_rows(rows: list[dict[str, str]]) -> list[dict[str, object]]:
-    """One entry per table line: title, images, peak range, (mean, half-width) per metric, seconds."""
+    """One entry per table line: title, images, peak range, (mean, half-width) per metric (``avx@q`` at
+    each matched area too), seconds."""
     advise_groups = [int(row["group"]) for row in rows if row["method"] == "advise" and row["group"] != ""]
     peak_range = f"{min(advise_groups)}-{max(advise_groups)}" if advise_groups else ""
-    order = [ORACLE, *ADVISE_RULES.values(), *METHOD_TITLES.values()]
     lines = per_image_lines(rows)
+    matched = {f"avx@{area}": per_image_lines(rows, f"avx@{area}") for area in area_levels(rows)}
     table = []
-    for title in sorted(lines, key=lambda t: order.index(t) if t in order else len(order)):
+    for title in sorted(lines, key=_order):
         chosen = lines[title]
         entry: dict[str, object] = {"method": title, "images": len(chosen)}
-        entry["peak range"] = peak_range if title in ADVISE_LINES else ""
-        for metric in METRICS:
-            # Deletion and insertion are empty in records of runs that did not compute them.
-            values = [float(row[metric]) for row in chosen if row[metric] != ""]
+        entry["peak range"] = peak_range if title in ADVISE_LINES or title in TWINS.values() else ""
+        for metric in [*METRICS, *matched]:
+            # Deletion and insertion are empty in records of runs that did not compute them; the
+            # oracle at a matched area is the best group at that area.
+            by_metric = matched[metric][title] if metric in matched else chosen
+            values = [float(row[metric]) for row in by_metric if row[metric] != ""]
             entry[metric] = mean_interval(values) if values else (math.nan, math.nan)
         entry["seconds"] = sum(float(row["seconds"]) for row in chosen) / len(chosen)
         entry["metric_seconds"] = sum(float(row["metric_seconds"]) for row in chosen) / len(chosen)
@@ -106,37 +178,96 @@ def summary_rows(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     return table
 
 
+def _comparisons(titles: Iterable[str]) -> list[tuple[str, str]]:
+    """(line, reference) pairs: each ADVISE line against every baseline and its own twin, and every
+    method line against every control."""
+    present = set(titles)
+    methods = [t for t in (*ADVISE_LINES, *METHOD_TITLES.values()) if t in present]
+    baselines = [t for t in METHOD_TITLES.values() if t in present]
+    controls = [t for t in (*TWINS.values(), *CONTROL_TITLES.values()) if t in present]
+    pairs = [(advise, baseline) for advise in ADVISE_LINES if advise in present for baseline in baselines]
+    pairs += [(advise, TWINS[advise]) for advise in ADVISE_LINES if advise in present and TWINS[advise] in present]
+    pairs += [(method, control) for method in methods for control in controls if control in CONTROL_TITLES.values()]
+    return pairs
+
+
 def paired_rows(rows: list[dict[str, str]], metric: str = "avx") -> list[dict[str, object]]:
-    """ADVISE's rows (oracle and each rule) against every baseline, paired on the images both have.
+    """Paired differences on the images both lines have: each ADVISE line against every baseline and
+    its random-groups twin, and every method against every control.
 
     Returns:
-        One entry per comparison: ``comparison``, ``images``, (mean, half-width) of the per-image
-        difference, and how many images it wins, ties and loses.
+        One entry per comparison: ``comparison``, ``line``, ``reference``, ``images``, (mean,
+        half-width) of the per-image difference (line minus reference), the paired t-test's
+        two-sided ``p`` and its Holm-adjusted ``holm`` over the comparisons of this metric, and how
+        many images it wins, ties and loses.
     """
-    lines = per_image_lines(rows)
+    lines = per_image_lines(rows, metric if metric.startswith("avx") else "avx")
     values = {
-        title: {row["image"]: float(row[metric]) for row in chosen if row[metric] != ""}
+        title: {row["image"]: float(row[metric]) for row in chosen if row.get(metric, "") != ""}
         for title, chosen in lines.items()
     }
-    baselines = [title for title in METHOD_TITLES.values() if title in values]
     table = []
-    for advise in ADVISE_LINES:
-        for baseline in baselines if advise in values else []:
-            common = sorted(values[advise].keys() & values[baseline].keys())
-            differences = [values[advise][image] - values[baseline][image] for image in common]
-            if not differences:
-                continue
-            table.append(
-                {
-                    "comparison": f"{advise} vs {baseline}",
-                    "images": len(common),
-                    "difference": mean_interval(differences),
-                    "wins": sum(d > 0 for d in differences),
-                    "ties": sum(d == 0 for d in differences),
-                    "losses": sum(d < 0 for d in differences),
-                }
-            )
+    for line, reference in _comparisons(title for title, by_image in values.items() if by_image):
+        common = sorted(values[line].keys() & values[reference].keys())
+        differences = [values[line][image] - values[reference][image] for image in common]
+        if not differences:
+            continue
+        table.append(
+            {
+                "comparison": f"{line} vs {reference}",
+                "line": line,
+                "reference": reference,
+                "images": len(common),
+                "difference": mean_interval(differences),
+                "p": paired_p_value(differences),
+                "wins": sum(d > 0 for d in differences),
+                "ties": sum(d == 0 for d in differences),
+                "losses": sum(d < 0 for d in differences),
+            }
+        )
+    for entry, adjusted in zip(table, holm([float(entry["p"]) for entry in table]), strict=True):
+        entry["holm"] = adjusted
     return table
+
+
+def _p(value: float) -> str:
+    return "n/a" if math.isnan(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
+
+
+def _verdicts(rows: list[dict[str, str]], metric: str, title: str) -> list[str]:
+    """In words: which controls score at or above which methods, and each ADVISE line against its twin."""
+    paired = paired_rows(rows, metric)
+    sentences = []
+    by_control: dict[str, list[str]] = defaultdict(list)
+    for entry in paired:
+        mean, half = entry["difference"]  # type: ignore[misc]
+        if entry["reference"] in CONTROL_TITLES.values() and not mean - half > 0:
+            by_control[str(entry["reference"])].append(f"{entry['line']} ({_signed((mean, half))})")
+    for control in CONTROL_TITLES.values():
+        if any(entry["reference"] == control for entry in paired):
+            beaten = by_control.get(control)
+            sentences.append(
+                f"- {control} scores at or above {', '.join(beaten)} (the method minus the control: no 95% "
+                "interval above 0)."
+                if beaten
+                else f"- {control} is beaten by every method (each paired interval above 0)."
+            )
+    for entry in paired:
+        if entry["reference"] not in TWINS.values():
+            continue
+        mean, half = entry["difference"]  # type: ignore[misc]
+        verdict = (
+            "better than random groups of the same sizes"
+            if mean - half > 0
+            else "worse than random groups of the same sizes"
+            if mean + half < 0
+            else "not shown to differ from random groups of the same sizes"
+        )
+        sentences.append(
+            f"- {entry['line']} minus its random-groups twin: {_signed((mean, half))} over {entry['images']} "
+            f"images (Holm p {_p(float(entry['holm']))}): {verdict}."  # type: ignore[arg-type]
+        )
+    return [f"What {title} says:", "", *sentences] if sentences else []
 
 
 def _signed(value: tuple[float, float]) -> str:
@@ -182,15 +313,16 @@ def summary_heading(settings: dict[str, object], photos: int, source: str | None
 
 
 def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
-    """The markdown page: ``heading``, the table (mean [95% interval] over images), paired differences, legend."""
+    """The markdown page: ``heading``, the table (mean [95% interval] over images), what the comparisons
+    say, AVX at matched areas, paired differences with Holm-adjusted p-values, and the legend."""
     columns = ["method", "images", "AVX ↑", "hit ↑", "AD ↓", "SSIM ↑", "FSIM ↑", "MSE ↓"]
-    columns += ["deletion AUC ↓", "insertion AUC ↑", "peak range", "s/image (maps)", "s/image (metrics)"]
+    columns += ["deletion AUC ↓", "insertion AUC ↑", "area kept", "peak range", "s/image (maps)", "s/image (metrics)"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     entries = summary_rows(rows)
     lines_of = per_image_lines(rows)
     for entry in entries:
         chosen = lines_of[entry["method"]]  # type: ignore[index]
-        intervals = [_interval(m, [float(r[m]) for r in chosen if r[m] != ""]) for m in METRICS]
+        intervals = [_interval(m, [float(r[m]) for r in chosen if r.get(m, "") != ""]) for m in METRICS]
         few = " *" if int(entry["images"]) < FEW_IMAGES else ""  # type: ignore[call-overload]
         lines.append(
             f"| {entry['method']} | {entry['images']}{few} | {' | '.join(_format(i) for i in intervals)} | "
@@ -198,23 +330,59 @@ def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
         )
     notes = [
         "",
-        "Mean [95% interval] over images: Wilson's for hit, Student-t's for the others, kept in each measure's range.",
+        "Mean [95% interval] over images: Wilson's for hit, Student-t's for the others, kept in each measure's range. "
+        "*Area kept*: the share of the image the reference's mask keeps (the map at or above 0.5); a map that keeps "
+        "more of the image scores higher under AVX whatever it shows, so compare methods at matched areas too.",
     ]
     if any(int(entry["images"]) < FEW_IMAGES for entry in entries):  # type: ignore[call-overload]
         notes.append(f"\\* fewer than {FEW_IMAGES} images (n < {FEW_IMAGES}): intervals unreliable.")
     present = [str(entry["method"]) for entry in entries]
     notes += ["", "Methods: " + "; ".join(f"**{m}**: {LEGEND[m]}" for m in present if m in LEGEND) + "."]
     lines += notes
-    for metric, title, better in PAIRED:
+    areas = area_levels(rows)
+    lines += _verdict_section(rows, areas)
+    if areas:
+        lines += [
+            "",
+            "AVX at matched areas: each map keeps exactly its top q of the pixels (ties in row-major order).",
+            "",
+        ]
+        lines += [
+            "| method | " + " | ".join(f"AVX, q = {area}" for area in areas) + " |",
+            "|---|" + "---|" * len(areas),
+        ]
+        by_area = {area: per_image_lines(rows, f"avx@{area}") for area in areas}
+        for title in sorted(lines_of, key=_order):
+            cells = [_format(_interval("avx", [float(r[f"avx@{a}"]) for r in by_area[a][title]])) for a in areas]
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    paired_metrics = [*PAIRED[:1], *((f"avx@{a}", f"AVX at q = {a}", "higher is better") for a in areas), *PAIRED[1:]]
+    for metric, title, better in paired_metrics:
         paired = paired_rows(rows, metric)
         if not paired:
             continue
-        lines += ["", f"Paired differences in {title} on the images both rows have (mean ± 95% interval; {better}):"]
-        lines += ["", f"| comparison | images | {title} difference | higher / ties / lower |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Paired differences in {title} on the images both rows have (mean ± 95% interval; {better}; "
+            f"{len(paired)} comparisons, paired t-test p and Holm's adjustment over them):",
+        ]
+        lines += [
+            "",
+            f"| comparison | images | {title} difference | p | Holm p | higher / ties / lower |",
+            "|---|---|---|---|---|---|",
+        ]
         for entry in paired:
             lines.append(
                 f"| {entry['comparison']} | {entry['images']} | {_signed(entry['difference'])} | "  # type: ignore[arg-type]
+                f"{_p(float(entry['p']))} | {_p(float(entry['holm']))} | "  # type: ignore[arg-type]
                 f"{entry['wins']} / {entry['ties']} / {entry['losses']} |"
             )
     advise_notes = "\n\n" + ROW_NOTES if any(m in ADVISE_LINES for m in present) else ""
     return heading + "\n".join(lines) + advise_notes + "\n"
+
+
+def _verdict_section(rows: list[dict[str, str]], areas: list[str]) -> list[str]:
+    section = []
+    for metric, title in [("avx", "AVX under the reference's mask"), *((f"avx@{a}", f"AVX at q = {a}") for a in areas)]:
+        verdicts = _verdicts(rows, metric, title)
+        section += ["", *verdicts] if verdicts else []
+    return section

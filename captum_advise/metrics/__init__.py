@@ -5,6 +5,7 @@ from captum_advise.metrics.class_sensitivity import class_sensitivity, passes_ch
 from captum_advise.metrics.deletion_insertion import deletion_insertion_auc
 from captum_advise.metrics.fsim import fsim_chromatic
 from captum_advise.metrics.masking import mask_images
+from captum_advise.metrics.matched_area import kept_area, kept_pixel_count, top_area_masks
 from captum_advise.metrics.mse import normalized_mse
 from captum_advise.metrics.prediction_drop import average_drop, hit
 from captum_advise.metrics.ssim_volume import gaussian_taps, ssim_volume
@@ -19,9 +20,12 @@ __all__ = [
     "fsim_chromatic",
     "gaussian_taps",
     "hit",
+    "kept_area",
+    "kept_pixel_count",
     "mask_images",
     "normalized_mse",
     "passes_check",
     "recorded_cs",
     "ssim_volume",
+    "top_area_masks",
 ]
