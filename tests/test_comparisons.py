@@ -180,22 +180,22 @@ def test_matched_area_masks_keep_exactly_the_top_pixels_with_row_major_ties():
         top_area_masks(maps, 0)
 
 
-def _classifier():
-    net = tiny_cnn()
+def _scoring_case(seed: int, count: int, classes: int = 5):
+    """A classifier of uint8 images, ``count`` random 14 x 14 photos, their probabilities and classes."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 14 * 14, classes)).eval()  # every pixel counts
 
     def classify(batch: torch.Tensor) -> torch.Tensor:
         return torch.softmax(net(batch.float() / 255), dim=1)
 
-    return classify
+    images = (torch.rand(count, 3, 14, 14) * 255).to(torch.uint8)
+    with torch.no_grad():
+        probabilities = classify(images)
+    return classify, images, probabilities, probabilities.argmax(dim=1)
 
 
 def test_avx_at_area_one_is_the_unmasked_score_and_areas_are_scored_like_the_reference():
-    classify = _classifier()
-    torch.manual_seed(1)
-    images = (torch.rand(2, 3, 14, 14) * 255).to(torch.uint8)
-    with torch.no_grad():
-        probabilities = classify(images)
-    predicted = probabilities.argmax(dim=1)
+    classify, images, probabilities, predicted = _scoring_case(1, 2)
     maps, second = torch.rand(2, 14, 14), torch.rand(2, 14, 14)
     index = torch.tensor([0, 1])
     options = ProtocolOptions(areas=(1.0, 0.25), auc_steps=0)
@@ -216,25 +216,21 @@ def test_avx_at_area_one_is_the_unmasked_score_and_areas_are_scored_like_the_ref
 
 
 def test_penalty_off_scores_the_raw_measures():
-    classify = _classifier()
-    torch.manual_seed(6)
-    images = (torch.rand(3, 3, 14, 14) * 255).to(torch.uint8)
-    with torch.no_grad():
-        probabilities = classify(images)
-    predicted = probabilities.argmax(dim=1)
-    maps = torch.zeros(3, 14, 14)  # everything masked out
+    classify, images, probabilities, predicted = _scoring_case(6, 8, classes=50)
+    maps = torch.zeros(8, 14, 14)  # all but the top two rows masked out
     maps[:, :2] = 1
-    index = torch.arange(3)
-    # tau = 2 makes every check fail, so a lost prediction costs everything under the reference's penalty.
-    penalised = score_maps(classify, images, probabilities, predicted, index, maps, maps, ProtocolOptions(tau=2))
+    index = torch.arange(8)
+    # Equal maps for both classes (CS = 1 > tau) fail the check: a lost prediction then costs everything.
+    penalised = score_maps(classify, images, probabilities, predicted, index, maps, maps, ProtocolOptions(tau=0.5))
     raw = score_maps(
-        classify, images, probabilities, predicted, index, maps, maps, ProtocolOptions(tau=2, penalty="off")
+        classify, images, probabilities, predicted, index, maps, maps, ProtocolOptions(tau=0.5, penalty="off")
     )
     lost = penalised["hit"] == 0
-    assert torch.equal(raw["ssim"][~lost], penalised["ssim"][~lost])
-    if lost.any():
-        assert (penalised["avx"][lost] == 0).all() and (raw["avx"][lost] > 0).all()
-    assert (raw["avx"] > 0).all()
+    assert lost.any() and not lost.all()  # this case has both kinds
+    for metric in ("ad", "ssim", "fsim", "mse", "avx"):
+        assert torch.equal(raw[metric][~lost], penalised[metric][~lost])
+    assert (penalised["avx"][lost] == 0).all() and (raw["avx"][lost] > 0).all()
+    assert (penalised["ssim"][lost] == 0).all() and torch.equal(raw["hit"], penalised["hit"])
     with pytest.raises(ValueError, match="penalty must be"):
         ProtocolOptions(penalty="none")
 
