@@ -144,6 +144,14 @@ def test_explain_with_given_relevance_groups_and_sums_exactly_those_units():
             torch.testing.assert_close(group.attribution, by_hand.detach(), atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match=r"relevance must have the layer's \(N, K\) shape \(2, 12\)"):
         advise.explain(images, target=targets, relevance=shuffled[:, :5])
+    # attribute takes the same groups; given its own estimate, it gives its own default map.
+    group = explanation.groups[0][0]
+    given = advise.attribute(images, target=targets, peaks=group.peaks, relevance=shuffled)
+    torch.testing.assert_close(given[0, 0], group.attribution, atol=1e-6, rtol=1e-5)
+    own = advise.attribute(images, target=targets, relevance=relevance)
+    assert torch.equal(own, advise.attribute(images, target=targets))
+    with pytest.raises(ValueError, match=r"relevance must be an integer tensor"):
+        advise.attribute(images, target=targets, relevance=shuffled.float())
 
 
 def test_the_random_groups_twin_has_advises_group_sizes_in_every_draw():

@@ -10,14 +10,17 @@ import torch
 from test_layer_advise import tiny_cnn, tiny_images
 from torch import nn
 
+from captum_advise.attr import LayerADVISE
 from captum_advise.cli import main
 from captum_advise.data import PAPER_DENSITIES, labelled_folder, noise_generator, salt_and_pepper
 from captum_advise.experiments import (
+    FLOOR_MODE,
     SanityConfig,
     cascading_randomization,
     independent_randomization,
     map_similarity,
     network_signal,
+    noise_floor,
     randomizable_layers,
     randomize_layer,
     relu_options,
@@ -27,6 +30,7 @@ from captum_advise.experiments import (
     shapes_dataset,
     summarize_similarity,
 )
+from captum_advise.matlab import upsample_maps
 from captum_advise.models import LoadedModel, load_model
 from conftest import SHARED
 
@@ -53,11 +57,50 @@ def test_salt_and_pepper_density_and_reproducibility():
         salt_and_pepper(images.float(), 0.1)
 
 
+def tiny_batchnorm_cnn() -> nn.Sequential:
+    torch.manual_seed(4)
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(6, 5),
+    )  # fmt: skip
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-1, 1)
+        net[1].running_var.uniform_(0.5, 2)
+        net[1].weight.uniform_(0.5, 1.5)
+        net[1].bias.uniform_(-0.5, 0.5)
+    return net.eval()
+
+
+def test_randomize_all_includes_batchnorm_and_conv_linear_leaves_it_trained():
+    net = tiny_batchnorm_cnn()
+    assert randomizable_layers(net) == ["5", "1", "0"]
+    assert randomizable_layers(net, "conv-linear") == ["5", "0"]
+    assert randomizable_layers(net, "all", init="reset") == ["5", "1", "0"]  # BatchNorm has reset_parameters
+    trained = copy.deepcopy(net[1].state_dict())
+    scaled = copy.deepcopy(net)
+    randomize_layer(scaled, "1", seed=2)
+    drawn = scaled[1]
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        assert not torch.equal(drawn.state_dict()[name], trained[name]), name
+    assert (drawn.running_var >= 0).all() and torch.equal(drawn.num_batches_tracked, trained["num_batches_tracked"])
+    # Not centred on zero: the scale stays near the trained scales' mean (about 1).
+    assert float(drawn.weight.detach().mean()) == pytest.approx(float(trained["weight"].mean()), abs=0.5)
+    reset = copy.deepcopy(net)
+    randomize_layer(reset, "1", seed=2, init="reset")
+    assert torch.equal(reset[1].running_mean, torch.zeros(6)) and torch.equal(reset[1].running_var, torch.ones(6))
+    steps = [name for _, name, _ in cascading_randomization(net, randomize="conv-linear")]
+    assert steps == ["5", "0"]
+    with pytest.raises(ValueError, match="randomize must be one of"):
+        randomizable_layers(net, "batchnorm")
+    with pytest.raises(ValueError, match="no module to randomise"):
+        randomizable_layers(nn.Sequential(nn.ReLU(), nn.Flatten()))
+
+
 def test_cascading_randomizes_exactly_the_top_k_layers_on_a_copy():
     net = tiny_cnn()
     original = copy.deepcopy(net.state_dict())
     layers = randomizable_layers(net)
-    assert layers == ["6", "2", "0"]
+    assert layers == ["6", "2", "0"] == randomizable_layers(net, "conv-linear")
     for step, name, randomized in cascading_randomization(net, seed=3):
         assert name == layers[step - 1]
         changed = {
@@ -78,9 +121,17 @@ def test_cascading_randomizes_exactly_the_top_k_layers_on_a_copy():
 def test_similarity_of_a_map_with_itself_is_one_and_with_its_negation_is_minus_one():
     torch.manual_seed(0)
     a = torch.rand(20, 20) - 0.5
-    assert map_similarity(a, a) == pytest.approx({"spearman_abs": 1.0, "spearman": 1.0, "ssim": 1.0, "hog": 1.0})
+    ones = dict.fromkeys(("spearman_abs", "spearman", "ssim_abs", "ssim", "hog_abs", "hog"), 1.0)
+    assert map_similarity(a, a) == pytest.approx(ones)
     assert map_similarity(a, -a)["spearman"] == pytest.approx(-1.0)
     assert map_similarity(a, -a)["spearman_abs"] == pytest.approx(1.0)
+    assert map_similarity(a, -a)["ssim_abs"] == pytest.approx(1.0) and map_similarity(a, -a)["ssim"] < 0
+    # A non-negative map has equal absolute and signed forms: every _abs measure equals its signed one.
+    b = torch.rand(20, 20)
+    pair = map_similarity(b, b.flip(0))
+    assert all(pair[f"{name}_abs"] == pytest.approx(pair[name]) for name in ("spearman", "ssim", "hog"))
+    # Both forms are min-max scaled: a map and an affine copy of it are equal for SSIM too.
+    assert map_similarity(b, 3 * b + 2)["ssim"] == pytest.approx(1.0)
     assert map_similarity(a, torch.zeros(20, 20))["spearman"] == 0.0
     assert map_similarity(a, torch.zeros(20, 20))["hog"] == 0.0
     # HOG sees edges: a bright square and the same square moved by half its size share fewer of them.
@@ -126,9 +177,17 @@ def test_scaled_reinitialisation_keeps_each_layers_scale_and_reset_is_pytorchs()
 
 def test_sanity_maps_keep_the_sign_and_ablation_options_switch_relu():
     net, images = tiny_cnn(), tiny_images()
+    targets = torch.tensor([0, 1, 2])
     for method in ("advise", "gradcam", "gradcampp", "layercam"):
-        maps = sanity_maps(method, net, net[1], images, torch.tensor([0, 1, 2]))
+        maps = sanity_maps(method, net, net[1], images, targets)
         assert maps.shape == (3, 14, 14) and torch.isfinite(maps).all()
+    # Grad-CAM's sanity map is ADVISE with every unit in one group, raw: same score, no scaling, sign kept.
+    grad_cam = sanity_maps("gradcam", net, net[1], images, targets)
+    all_units = LayerADVISE(net, net[1]).attribute(images, target=targets, peaks="all", relu_attributions=False)
+    torch.testing.assert_close(grad_cam, upsample_maps(all_units.detach()[:, 0], (14, 14)), rtol=1e-5, atol=1e-7)
+    assert (grad_cam < 0).any()
+    with pytest.raises(ValueError, match="no sanity maps for method 'lime'"):
+        sanity_maps("lime", net, net[1], images, targets)
     assert relu_options(["advise", "gradcam", "layercam", "lime"], False) == {
         "advise": {"relu_attributions": False},
         "gradcam": {"relu": False, "gradient_relu": False},
@@ -149,11 +208,19 @@ def test_randomizing_the_top_layers_lowers_grad_cam_similarity_on_mobilenet(mobi
     assert summary[(0, "none", "gradcam")]["spearman_abs"][0] == pytest.approx(1.0)
     assert summary[(0, "none", "advise")]["ssim"][0] == pytest.approx(1.0)
     by_step = {(step, method): measures for (step, _, method), measures in summary.items()}
-    assert [layer for (step, layer, method) in sorted(summary) if method == "gradcam"][:3] == [
+    # Every module with parameters, from the top: the classifier, then features.18's BatchNorm, then its conv.
+    assert [layer for (step, layer, method) in sorted(summary) if method == "gradcam"][:4] == [
         "none",
         "classifier.1",
+        "features.18.1",
         "features.18.0",
     ]
+    assert {row["randomize"] for row in rows} == {"all"}
+    floor = noise_floor(rows)
+    assert set(floor) == {"gradcam", "advise"}
+    assert sum(row["mode"] == FLOOR_MODE for row in rows) == 2 * len(records)
+    # An imperceptible perturbation barely moves Grad-CAM: its floor is far above the randomised step's.
+    assert floor["gradcam"]["spearman_abs"][0] > 0.95 > by_step[(4, "gradcam")]["spearman_abs"][0]
     assert by_step[(4, "gradcam")]["spearman_abs"][0] < 0.9
     assert (tmp_path / "sanity.png").stat().st_size > 10_000
     again = run_parameter_randomization(loaded, records, tmp_path / "again", config, progress=False)
@@ -167,7 +234,7 @@ def test_randomizing_the_top_layers_lowers_grad_cam_similarity_on_mobilenet(mobi
     step_signal = {int(row["step"]): row for row in rows if row["method"] == "gradcam"}
     assert float(step_signal[0]["activation_spread"]) == pytest.approx(1.0) and step_signal[0]["alive"] == 1
     assert all(row["alive"] == 1 for row in step_signal.values())
-    reset = SanityConfig(methods=["gradcam"], steps=4, seed=0, init="reset")
+    reset = SanityConfig(methods=["gradcam"], steps=4, seed=0, init="reset", randomize="conv-linear")
     reset_rows = run_parameter_randomization(loaded, records, tmp_path / "reset", reset, progress=False)
     reset_signal = {int(row["step"]): row for row in reset_rows}
     assert reset_signal[4]["alive"] == 0 and float(reset_signal[4]["activation_spread"]) < 0.01
@@ -178,12 +245,13 @@ def test_shapes_task_and_data_randomization(tmp_path):
     images, labels = shapes_dataset(30, seed=4)
     assert images.shape == (30, 3, 32, 32) and set(labels.tolist()) == {0, 1, 2}
     assert torch.equal(shapes_dataset(30, seed=4)[0], images)
-    # 48 images: small enough for the permuted labels to be memorised in seconds.
-    result = run_data_randomization(tmp_path, ["gradcam"], train_count=48, test_count=8, max_epochs=300)
+    # 48 training images: few enough for the permuted labels to be memorised in seconds; 32 test
+    # images, enough for the two test accuracies to differ by more than chance.
+    result = run_data_randomization(tmp_path, ["gradcam"], train_count=48, test_count=32, max_epochs=300)
     assert result.memorized and result.random_label_train_accuracy >= 0.95
     assert result.true_label_train_accuracy >= 0.95 and result.true_label_epochs < result.random_label_epochs
-    assert result.true_label_test_accuracy > result.random_label_test_accuracy
-    assert len(result.rows) == 8 and (tmp_path / "data_randomization.csv").exists()
+    assert result.true_label_test_accuracy > 0.6 > 0.4 > result.random_label_test_accuracy
+    assert len(result.rows) == 32 and (tmp_path / "data_randomization.csv").exists()
     unfit = run_data_randomization(tmp_path / "unfit", ["gradcam"], train_count=48, test_count=8, max_epochs=1)
     assert unfit.random_label_epochs == 1 and not unfit.memorized
     run_data_randomization(tmp_path / "again", ["gradcam"], train_count=48, test_count=8, max_epochs=1)

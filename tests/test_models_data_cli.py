@@ -307,3 +307,11 @@ def test_cli_choices_are_the_library_names():
     from captum_advise.baselines.advise import RULES
 
     assert choices.ADVISE_RULES == RULES
+    from typing import get_args
+
+    from captum_advise.baselines.grad_cam_library import Score
+
+    assert get_args(Score) == choices.SCORES
+    from captum_advise.experiments import RANDOMIZED_MODULES
+
+    assert choices.RANDOMIZED_MODULES == RANDOMIZED_MODULES

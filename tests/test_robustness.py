@@ -6,9 +6,15 @@ import math
 
 import pytest
 import torch
+from captum.metrics import sensitivity_max
+from torch import nn
 
+from captum_advise import LayerADVISE
+from captum_advise.attr import for_captum_metrics
+from captum_advise.baselines import LayerGradCamLib
 from captum_advise.data import labelled_folder, noise_generator, salt_and_pepper
 from captum_advise.experiments import ROBUSTNESS_COLUMNS, RobustnessConfig, run_robustness
+from captum_advise.experiments.robustness_methods import robustness_explanation
 from conftest import SHARED
 
 SAMPLES = SHARED / "assets" / "imagenet-samples"
@@ -38,8 +44,10 @@ def test_rows_resume_and_the_flip_density_changes_the_prediction(loaded_mobilene
         with torch.no_grad():
             predicted = int(loaded_mobilenet.model(preprocessor.normalize(noisy)).argmax())
         assert predicted != int(row["target"])
+    for row in rows:
+        assert all(-1 <= float(row[f"floor_{m}"]) <= 1 for m in ("spearman_abs", "spearman", "ssim", "hog"))
     summary = (tmp_path / "summary.md").read_text()
-    assert "| advise | 2 |" in summary and "| gradcam |" in summary.split("paired over images")[1]
+    assert "| advise | 2 |" in summary and "| advise minus gradcam |" in summary.split("Paired differences")[1]
 
     before = (tmp_path / "robustness.csv").read_text()
     assert run_robustness(loaded_mobilenet, two_photos, tmp_path, CONFIG, progress=False) == rows
@@ -53,6 +61,66 @@ def test_rows_resume_and_the_flip_density_changes_the_prediction(loaded_mobilene
     assert sorted(map(str, again)) == sorted(map(str, rows))
 
 
-def test_unknown_method_is_refused():
+def test_unknown_method_score_or_radius_is_refused():
     with pytest.raises(ValueError, match="unknown robustness method"):
         RobustnessConfig(methods=("advise", "lime"))
+    with pytest.raises(ValueError, match="score must be 'softmax' or 'logit', got 'probability'"):
+        RobustnessConfig(score="probability")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="floor_radius must be > 0"):
+        RobustnessConfig(floor_radius=0.0)
+
+
+def _small_cnn() -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(6, 4),
+    )  # fmt: skip
+    return net.eval(), net[2]
+
+
+def _seeded_sensitivity(explain, inputs: torch.Tensor, target: int) -> float:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        return float(sensitivity_max(for_captum_metrics(explain), inputs, target=target, n_perturb_samples=4)[0])
+
+
+@pytest.mark.parametrize("score", ["softmax", "logit"])
+def test_advise_all_units_and_grad_cam_on_one_score_are_equal_maps_and_equal_sensitivities(score):
+    net, layer = _small_cnn()
+    inputs = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    advise = robustness_explanation("advise-all", net, layer, score, inputs)
+    grad_cam = robustness_explanation("gradcam", net, layer, score, inputs)
+    assert torch.allclose(advise(inputs, target=2), grad_cam(inputs, target=2), rtol=1e-5, atol=1e-7)
+    assert _seeded_sensitivity(advise, inputs, 2) == pytest.approx(_seeded_sensitivity(grad_cam, inputs, 2), rel=1e-4)
+    # The score matters: the other one gives another map (so the equality above is not trivial).
+    other = LayerGradCamLib(net, layer, score="logit" if score == "softmax" else "softmax")
+    assert not torch.allclose(other.attribute(inputs, target=2, relu_attributions=True), grad_cam(inputs, target=2))
+
+
+def test_frozen_groups_keep_the_clean_inputs_peak_counts():
+    net, layer = _small_cnn()
+    clean = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    advise = LayerADVISE(net, layer)
+    frozen = robustness_explanation("advise-frozen", net, layer, "softmax", clean)
+    assert torch.equal(frozen(clean, target=1), advise.attribute(clean, target=1))
+    noise = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    perturbed = clean + 0.3 * noise
+    groups = advise.relevance(clean).expand(2, -1)
+    assert not torch.equal(advise.relevance(perturbed), groups)  # the perturbation moves some peak counts
+    assert torch.equal(frozen(perturbed, target=1), advise.attribute(perturbed, target=1, relevance=groups))
+    assert torch.equal(
+        frozen((perturbed,), target=1), advise.attribute(perturbed, target=1, relevance=groups)
+    )  # the tuple form sensitivity_max passes
+
+
+def test_robustness_on_the_real_network_gives_advise_all_and_grad_cam_equal_sensitivities(
+    loaded_mobilenet, two_photos, tmp_path
+):
+    config = RobustnessConfig(
+        methods=("advise-all", "gradcam"), score="logit", sensitivity_samples=2, infidelity_samples=2, max_density=0.05
+    )
+    rows = run_robustness(loaded_mobilenet, two_photos[:1], tmp_path, config, progress=False)
+    by_method = {row["method"]: row for row in rows}
+    for measure in ("sensitivity_max", "infidelity", "floor_spearman_abs", "floor_ssim"):
+        assert float(by_method["advise-all"][measure]) == pytest.approx(float(by_method["gradcam"][measure]), rel=1e-3)

@@ -166,8 +166,12 @@ def test_ctrl_c_stops_evaluate_with_one_line_and_status_130_and_a_rerun_resumes(
     assert 1 <= len(done) < 6
     finished = subprocess.run([*run, "--quiet"], capture_output=True, text=True, env=environment, timeout=600)
     assert finished.returncode == 0, finished.stderr
+    from captum_advise.baselines import CONTROL_METHODS
+
     rows = read_records(out / "records.csv")
-    assert sorted(row["image"] for row in rows) == sorted(path.name for path in images.iterdir())
+    # Every image once per method, its controls included: the rerun neither lost nor repeated a row.
+    expected = [(path.name, method) for path in images.iterdir() for method in ("gradcam", *CONTROL_METHODS)]
+    assert sorted((row["image"], row["method"]) for row in rows) == sorted(expected)
 
 
 # --- every records file is checked, cell by cell, before any work ----------------------------------

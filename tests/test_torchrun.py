@@ -20,7 +20,7 @@ import pytest
 
 from captum_advise.cli import main
 from captum_advise.evaluation import read_records
-from captum_advise.experiments.sanity import SANITY_COLUMNS
+from captum_advise.experiments.sanity import FLOOR_MODE, SANITY_COLUMNS
 from captum_advise.runs.output_files import locked_output
 from conftest import SHARED
 
@@ -149,10 +149,12 @@ def test_torchrun_sanity_equals_one_process(photos, tmp_path):
     one_process(*command, "--out", str(tmp_path / "single"))
     result = torchrun(*command, "--out", str(tmp_path / "ranks"))
     assert result.returncode == 0, result.stderr[-3000:]
-    single = read_records(tmp_path / "single" / "sanity.csv", SANITY_COLUMNS, ("step", "method", "image"))
-    merged = read_records(tmp_path / "ranks" / "sanity.csv", SANITY_COLUMNS, ("step", "method", "image"))
+    key = ("mode", "step", "method", "image")
+    single = read_records(tmp_path / "single" / "sanity.csv", SANITY_COLUMNS, key)
+    merged = read_records(tmp_path / "ranks" / "sanity.csv", SANITY_COLUMNS, key)
     assert [row["step"] for row in merged] == [row["step"] for row in single]  # 4 steps: rank 0 took 0 and 2
-    assert_same_rows(merged, single, ("step", "method", "image"), ("spearman_abs", "ssim", "activation_spread"))
+    assert sum(row["mode"] == FLOOR_MODE for row in merged) == 2 * 3  # the main rank's noise floor, once
+    assert_same_rows(merged, single, key, ("spearman_abs", "ssim", "ssim_abs", "activation_spread"), ("layer",))
     assert (tmp_path / "ranks" / "sanity.png").exists()
 
 

@@ -131,6 +131,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         grad_kwargs: dict[str, Any] | None = None,
         *,
         peaks: PeaksArg = "auto",
+        relevance: Tensor | None = None,
     ) -> Tensor:
         r"""The map of one peak group per example, at the layer's resolution.
 
@@ -170,6 +171,9 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 ``relu_attributions`` says; needs ``attr_dim_summation=True`` (the normalisation
                 has no per-unit form). The rule chosen on the design half of this project's
                 honest-ADVISE study (benchmarks/RESULTS.md).
+            relevance: (N, K) integer peak counts to group the units by instead of estimating them
+                (no density is computed), as for :meth:`explain`: e.g. :meth:`relevance` of a clean
+                input, so that a perturbed input changes the maps but not the groups.
 
         Returns:
             (N, 1, U, V) maps in the activations' dtype ((N, K, U, V) without
@@ -184,7 +188,13 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 "peaks='weighted' fuses normalised group maps: it has no per-unit form; use attr_dim_summation=True"
             )
         state = self._layer_state(
-            inputs, target, additional_forward_args, attribute_to_layer_input, grad_kwargs, peaks != "all"
+            inputs,
+            target,
+            additional_forward_args,
+            attribute_to_layer_input,
+            grad_kwargs,
+            peaks != "all",
+            given_relevance=relevance,
         )
         weights = grad_cam_weights(state.gradients)
         if peaks == "weighted":
@@ -258,11 +268,10 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             additional_forward_args,
             attribute_to_layer_input,
             grad_kwargs,
-            relevance is None,
+            True,
             second_target,
+            relevance,
         )
-        if relevance is not None:
-            state.relevance = _given_relevance(relevance, state.activations)
         weights = grad_cam_weights(state.gradients)
         found = peak_group_maps(state.activations, weights, state.relevance)
         peak_values, signed = found.peak_values, found.signed
@@ -360,6 +369,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         grad_kwargs: dict[str, Any] | None,
         with_relevance: bool,
         second_target: TargetType | Literal["runner_up"] = None,
+        given_relevance: Tensor | None = None,
     ) -> _LayerState:
         layer_pass = self._forward(inputs, additional_forward_args, attribute_to_layer_input)
         targets = resolve_targets(target, layer_pass.scores)
@@ -375,7 +385,9 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             second_gradients = score_gradients(layer_pass, second_targets, **(grad_kwargs or {}))
         activations = layer_pass.activations
         relevance = None
-        if with_relevance:
+        if given_relevance is not None:
+            relevance = _given_relevance(given_relevance, activations)
+        elif with_relevance:
             values = activations if self.density_of == "activations" else gradients
             relevance = self._relevance_of(values)
         return _LayerState(activations, gradients, targets, relevance, second_gradients, second_targets)

@@ -15,8 +15,10 @@ __all__ = [
     "METHOD_NAMES",
     "PAPER_DENSITIES",
     "PRESET_NAMES",
+    "RANDOMIZED_MODULES",
     "ROBUSTNESS_METHODS",
     "SANITY_METHODS",
+    "SCORES",
     "UPSAMPLE_MODES",
 ]
 
@@ -29,4 +31,16 @@ ADVISE_RULES = ("confidence", "weighted")
 UPSAMPLE_MODES = ("matlab_bicubic", "bicubic", "bilinear")
 PAPER_DENSITIES = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225)
 SANITY_METHODS = ("advise", "gradcam", "gradcampp", "layercam")
-ROBUSTNESS_METHODS = ("advise", "gradcam", "gradcampp", "scorecam", "layercam")
+ROBUSTNESS_METHODS = (
+    "advise",
+    "advise-confidence",
+    "advise-weighted",
+    "advise-all",
+    "advise-frozen",
+    "gradcam",
+    "gradcampp",
+    "scorecam",
+    "layercam",
+)
+SCORES = ("softmax", "logit")
+RANDOMIZED_MODULES = ("all", "conv-linear")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from captum_advise.cli.choices import PAPER_DENSITIES, ROBUSTNESS_METHODS, SANITY_METHODS
+from captum_advise.cli.choices import PAPER_DENSITIES, RANDOMIZED_MODULES, ROBUSTNESS_METHODS, SANITY_METHODS, SCORES
 from captum_advise.cli.evaluate_command import add_new_argument, folder_records, method_list
 from captum_advise.cli.explain_command import add_model_arguments
 from captum_advise.runs.ranks import is_main_rank
@@ -75,9 +75,25 @@ def add_robustness_command(commands: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     _add_image_arguments(parser, default_limit=8)
-    default_methods = "advise,gradcam,gradcampp,layercam"
+    default_methods = ",".join(m for m in ROBUSTNESS_METHODS if m != "scorecam")
     parser.add_argument(
-        "--methods", default=default_methods, help=f"of {','.join(ROBUSTNESS_METHODS)} [default: {default_methods}]"
+        "--methods",
+        default=default_methods,
+        help=f"of {','.join(ROBUSTNESS_METHODS)} (advise: the auto group; advise-all: every unit; advise-frozen: "
+        f"auto with the groups of the clean input) [default: {default_methods}]",
+    )
+    parser.add_argument(
+        "--score",
+        choices=SCORES,
+        default="softmax",
+        help="what every method explains: the class's softmax probability (as the evaluator) or its logit "
+        "[default: softmax]",
+    )
+    parser.add_argument(
+        "--floor-radius",
+        type=float,
+        default=0.005,
+        help="radius of the two imperceptible uniform perturbations of each method's noise floor [default: 0.005]",
     )
     parser.add_argument(
         "--radius", type=float, default=0.02, help="sensitivity_max's perturbation radius [default: 0.02]"
@@ -110,6 +126,8 @@ def run_robustness_command(args: argparse.Namespace) -> int:
         args.infidelity_samples,
         args.max_density,
         seed=args.seed,
+        score=args.score,
+        floor_radius=args.floor_radius,
     )
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
@@ -124,8 +142,9 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
         "sanity",
         help="model-parameter randomisation test (cascading or independent)",
         description="Adebayo et al.'s parameter randomisation on copies of the model: each method's maps on the "
-        "randomised model against its maps on the trained one (Spearman of absolute and signed values, SSIM). "
-        "Writes sanity.csv and sanity.png.",
+        "randomised model against its maps on the trained one (Spearman, SSIM and HOG of the absolute and the "
+        "signed map, each min-max scaled, the same for every method), beside each method's noise floor (its maps "
+        "under two imperceptible input perturbations). Writes sanity.csv and sanity.png.",
     )
     add_model_arguments(parser)
     _add_image_arguments(parser, default_limit=8)
@@ -138,7 +157,21 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
         help="re-initialisation: 'scaled' draws each layer with its trained weights' scale, so the network keeps "
         "depending on its input; 'reset' is PyTorch's reset_parameters() [default: scaled]",
     )
-    parser.add_argument("--steps", type=int, help="layers from the top [default: all]")
+    parser.add_argument(
+        "--randomize",
+        choices=RANDOMIZED_MODULES,
+        default="all",
+        help="which modules: 'all' has parameters, BatchNorm included (as Quantus's MPRT); 'conv-linear' only "
+        "convolution and linear layers [default: all]",
+    )
+    parser.add_argument("--steps", type=int, help="modules from the top [default: all]")
+    parser.add_argument(
+        "--floor-radius",
+        type=float,
+        default=0.005,
+        help="radius of the two imperceptible uniform input perturbations of each method's noise floor "
+        "[default: 0.005]",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_new_argument(parser)
@@ -203,19 +236,28 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 
 def run_sanity(args: argparse.Namespace) -> int:
-    from captum_advise.experiments import SanityConfig, run_parameter_randomization, summarize_similarity
+    from captum_advise.experiments import SanityConfig, noise_floor, run_parameter_randomization, summarize_similarity
     from captum_advise.models import load_model
 
     methods = _sanity_methods(args.methods)
     records = _images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
-    config = SanityConfig(methods, args.layer, args.mode, args.steps, args.seed, args.device, args.geometry, args.init)
+    config = SanityConfig(
+        methods, args.layer, args.mode, args.steps, args.seed, args.device, args.geometry, args.init, args.randomize,
+        args.floor_radius,
+    )  # fmt: skip
     rows = run_parameter_randomization(loaded, records, args.out, config, progress=not args.quiet, new=args.new)
     if not is_main_rank():
         return 0
     summary = summarize_similarity(rows)
-    alive = {int(row["step"]): str(row["alive"]) == "1" for row in rows}
-    print(f"{args.mode} randomisation ({args.init}), {len(records)} images: mean Spearman (abs) to the trained maps")
+    alive = {int(row["step"]): str(row["alive"]) == "1" for row in rows if row["mode"] == args.mode}
+    floors = noise_floor(rows)
+    print(
+        f"{args.mode} randomisation ({args.init}, {args.randomize} modules), {len(records)} images: mean Spearman "
+        "(abs) to the trained maps"
+    )
+    for method, measures in floors.items():
+        print(f"  noise floor {'':<20} {method:<10} {measures['spearman_abs'][0]:.3f}")
     for (step, layer, method), measures in sorted(summary.items()):
         if step in (0, 1, 2, 5, 10) or step == max(s for s, _, _ in summary):
             dead = "" if alive[step] else "  (network no longer depends on its input)"

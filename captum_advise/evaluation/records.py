@@ -78,7 +78,7 @@ def _header_areas(fieldnames: Sequence[str], path: Path) -> tuple[float, ...]:
 
 # What each column of a records file may hold (the columns of other experiments' CSVs too): text
 # names, class indices and counts, and numbers; the optional ones may be empty.
-TEXT_COLUMNS = ("image", "method", "mode", "init", "layer", "relu")
+TEXT_COLUMNS = ("image", "method", "mode", "randomize", "init", "layer", "relu")
 COUNT_COLUMNS = (
     "label",
     "predicted",

@@ -10,6 +10,7 @@ from captum_advise.experiments.data_randomization import (
 from captum_advise.experiments.network_signal import NetworkSignal, network_signal
 from captum_advise.experiments.noise_ablation import ablation_plot, relu_options, run_noise_ablation
 from captum_advise.experiments.randomization import (
+    RANDOMIZED_MODULES,
     cascading_randomization,
     independent_randomization,
     randomizable_layers,
@@ -22,8 +23,11 @@ from captum_advise.experiments.robustness import (
     robustness_summary,
     run_robustness,
 )
+from captum_advise.experiments.robustness_methods import robustness_explanation
 from captum_advise.experiments.sanity import (
+    FLOOR_MODE,
     SanityConfig,
+    noise_floor,
     run_parameter_randomization,
     sanity_plot,
     summarize_similarity,
@@ -32,7 +36,9 @@ from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 
 __all__ = [
+    "FLOOR_MODE",
     "MEASURE_TITLES",
+    "RANDOMIZED_MODULES",
     "ROBUSTNESS_COLUMNS",
     "ROBUSTNESS_METHODS",
     "SANITY_METHODS",
@@ -46,9 +52,11 @@ __all__ = [
     "independent_randomization",
     "map_similarity",
     "network_signal",
+    "noise_floor",
     "randomizable_layers",
     "randomize_layer",
     "relu_options",
+    "robustness_explanation",
     "robustness_summary",
     "run_data_randomization",
     "run_noise_ablation",

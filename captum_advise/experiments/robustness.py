@@ -1,6 +1,9 @@
 """Robustness with Captum's own randomised tools, every method through its Captum attribution.
 
-Per image and method, for the class the network predicts on the clean image:
+Per image and method (:mod:`~captum_advise.experiments.robustness_methods`: ADVISE's rules, its
+groups frozen, and the pytorch-grad-cam methods), for the class the network predicts on the clean
+image, every method explaining the same ``score`` (softmax probability by default, as the evaluator
+does, or the logit):
 
 * ``sensitivity_max``: ``captum.metrics.sensitivity_max`` of the layer map (uniform perturbations
   of the normalised input within ``radius``, ``sensitivity_samples`` of them; the largest change of
@@ -13,11 +16,15 @@ Per image and method, for the class the network predicts on the clean image:
   ``max_density``, binary search: it assumes that more noise never restores the prediction) at
   which the prediction changes; empty when none does;
 * ``flip_*``: how much the method's map moved at that density: the similarity measures of the
-  sanity checks between the clean and the noisy map.
+  sanity checks between the clean and the noisy map;
+* ``floor_*``: the method's noise floor: the same measures between its maps of two independent
+  uniform perturbations of the normalised input within ``floor_radius`` (default 0.005, about a
+  third of one 8-bit grey level after ImageNet normalisation): how much the map moves under noise
+  no one sees. A ``flip_*`` similarity is read against it.
 
 Every random draw is seeded from the image's name and the run's seed. ``robustness.csv`` is
-appended image by image and resumed; ``summary.md`` has each method's means with 95% intervals and
-ADVISE's paired differences.
+appended image by image and resumed; ``summary.md`` has each method's means with 95% intervals,
+every method minus Grad-CAM and ADVISE minus its frozen groups, paired over images.
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ import math
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -35,10 +41,15 @@ from captum.metrics import infidelity, sensitivity_max
 from captum.robust import MinParamPerturbation
 from torch import Tensor, nn
 
-from captum_advise.attr import LayerADVISE, for_captum_metrics
-from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
+from captum_advise.attr import for_captum_metrics
+from captum_advise.baselines.grad_cam_library import Score
 from captum_advise.data import ImageRecord, noise_generator, salt_and_pepper
 from captum_advise.evaluation import append_records, mean_interval, read_records
+from captum_advise.experiments.robustness_methods import (
+    ADVISE_ROWS,
+    ROBUSTNESS_METHODS,
+    robustness_explanation,
+)
 from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel
 from captum_advise.runs.output_files import atomic_write_text, locked_output
@@ -48,16 +59,23 @@ from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
 __all__ = ["ROBUSTNESS_COLUMNS", "ROBUSTNESS_METHODS", "RobustnessConfig", "robustness_summary", "run_robustness"]
 
-ROBUSTNESS_METHODS: dict[str, type] = {"advise": LayerADVISE, **LAYER_ATTRIBUTIONS}
 MEASURES = ("sensitivity_max", "infidelity", "flip_density")
-ROBUSTNESS_COLUMNS = ("image", "label", "target", "method", *MEASURES, *(f"flip_{m}" for m in SIMILARITY_MEASURES))
+ROBUSTNESS_COLUMNS = (
+    "image",
+    "label",
+    "target",
+    "method",
+    *MEASURES,
+    *(f"flip_{m}" for m in SIMILARITY_MEASURES),
+    *(f"floor_{m}" for m in SIMILARITY_MEASURES),
+)
 
 
 @dataclass(frozen=True)
 class RobustnessConfig:
     """What ``run_robustness`` measures and how (see the module's text)."""
 
-    methods: tuple[str, ...] = ("advise", "gradcam", "gradcampp", "layercam")
+    methods: tuple[str, ...] = (*ADVISE_ROWS, "gradcam", "gradcampp", "layercam")
     layer: str | None = None
     device: str = "cpu"
     geometry: Geometry = "squash"
@@ -68,11 +86,17 @@ class RobustnessConfig:
     max_density: float = 0.5
     density_step: float = 0.005
     seed: int = 0
+    score: Score = "softmax"
+    floor_radius: float = 0.005
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in ROBUSTNESS_METHODS]
         if unknown or not self.methods:
             raise ValueError(f"unknown robustness method(s) {unknown}: choose from {', '.join(ROBUSTNESS_METHODS)}")
+        if self.score not in ("softmax", "logit"):
+            raise ValueError(f"score must be 'softmax' or 'logit', got {self.score!r}")
+        if not self.floor_radius > 0:
+            raise ValueError(f"floor_radius must be > 0, got {self.floor_radius!r}")
 
 
 def _seed(name: str, seed: int, salt: str) -> int:
@@ -111,10 +135,16 @@ def _flip_density(
     return math.nan if density is None else float(density)
 
 
-def _method_rows(
-    name: str, attribution, model: nn.Module, inputs: Tensor, noisy_inputs: Tensor | None, target: int, record, config
-) -> dict[str, object]:
-    explain = partial(attribution.attribute, relu_attributions=True)
+def _uniform_perturbations(inputs: Tensor, radius: float, count: int, seed: int) -> list[Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    noise = [(torch.rand(inputs.shape, generator=generator) * 2 - 1) * radius for _ in range(count)]
+    return [inputs + n.to(inputs.device) for n in noise]
+
+
+def _method_row(
+    name: str, explain: Callable[..., Tensor], model: nn.Module, inputs: Tensor, noisy: Tensor | None, target: int,
+    record: ImageRecord, config: RobustnessConfig,
+) -> dict[str, object]:  # fmt: skip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_seed(record.name, config.seed, "sensitivity"))
         sensitivity = sensitivity_max(
@@ -132,14 +162,23 @@ def _method_rows(
             model, perturb, inputs, spread, target=target, n_perturb_samples=config.infidelity_samples, normalize=True
         )
     moved = {m: math.nan for m in SIMILARITY_MEASURES}
-    if noisy_inputs is not None:
-        moved = map_similarity(maps[0, 0].cpu(), explain(noisy_inputs, target=target).detach()[0, 0].cpu())
-    return {"method": name, "sensitivity_max": float(sensitivity[0]), "infidelity": float(fidelity[0])} | {
-        f"flip_{m}": v for m, v in moved.items()
-    }
+    if noisy is not None:
+        moved = map_similarity(maps[0, 0].cpu(), explain(noisy, target=target).detach()[0, 0].cpu())
+    first, second = (
+        explain(x, target=target).detach()[0, 0].cpu()
+        for x in _uniform_perturbations(inputs, config.floor_radius, 2, _seed(record.name, config.seed, "floor"))
+    )
+    floor = map_similarity(first, second)
+    return (
+        {"method": name, "sensitivity_max": float(sensitivity[0]), "infidelity": float(fidelity[0])}
+        | {f"flip_{m}": v for m, v in moved.items()}
+        | {f"floor_{m}": v for m, v in floor.items()}
+    )
 
 
-def _image_rows(loaded: LoadedModel, record: ImageRecord, methods: dict, config: RobustnessConfig) -> list[dict]:
+def _image_rows(
+    loaded: LoadedModel, layer: nn.Module, record: ImageRecord, methods: Sequence[str], config: RobustnessConfig
+) -> list[dict]:
     preprocessor = loaded.preset.preprocessor.with_geometry(config.geometry)
     image = preprocessor.to_uint8(record.load())[None]
 
@@ -155,10 +194,11 @@ def _image_rows(loaded: LoadedModel, record: ImageRecord, methods: dict, config:
         noisy = normalize(salt_and_pepper(image, density, noise_generator(record.name, config.seed)))
     label = "" if record.label is None else record.label
     common = {"image": record.name, "label": label, "target": target, "flip_density": density}
-    return [
-        common | _method_rows(name, attribution, loaded.model, inputs, noisy, target, record, config)
-        for name, attribution in methods.items()
-    ]
+    rows = []
+    for name in methods:
+        explain = robustness_explanation(name, loaded.model, layer, config.score, inputs)
+        rows.append(common | _method_row(name, explain, loaded.model, inputs, noisy, target, record, config))
+    return rows
 
 
 def run_robustness(
@@ -180,7 +220,6 @@ def run_robustness(
     """
     path = out / "robustness.csv"
     layer = loaded.layer(config.layer)
-    methods = {name: ROBUSTNESS_METHODS[name](loaded.model, layer) for name in config.methods}
     options = {key: value for key, value in asdict(config).items() if key not in ("methods", "device", "layer")}
     layer_name = config.layer or loaded.preset.reference_layer
     settings = run_settings("robustness", loaded.preset.name, loaded.weights, layer_name, **options)
@@ -194,9 +233,9 @@ def run_robustness(
             done.setdefault(row["image"], set()).add(row["method"])
         with shared_progress(len(records), "robustness", "image", progress) as bar:
             for record in records:
-                missing = {name: m for name, m in methods.items() if name not in done.get(record.name, set())}
+                missing = [name for name in config.methods if name not in done.get(record.name, set())]
                 if missing:
-                    append_records(path, _image_rows(loaded, record, missing, config), ROBUSTNESS_COLUMNS)
+                    append_records(path, _image_rows(loaded, layer, record, missing, config), ROBUSTNESS_COLUMNS)
                 bar.update(1)
         rows = _read(path)
         atomic_write_text(out / "summary.md", robustness_summary(rows))
@@ -214,18 +253,34 @@ def _values(rows: Sequence[dict[str, str]], method: str, measure: str) -> dict[s
     }
 
 
+SHOWN = ("sensitivity_max", "infidelity", "flip_spearman_abs", "floor_spearman_abs")
+# The paired comparisons the summary makes where both methods are present: what each method adds to
+# Grad-CAM's instability, and what ADVISE's peak counts add to its own.
+REFERENCE = "gradcam"
+FROZEN_PAIR = ("advise", "advise-frozen")
+
+
+def _paired_line(rows: Sequence[dict[str, str]], first: str, second: str) -> str:
+    cells = []
+    for measure in SHOWN:
+        ours, theirs = _values(rows, first, measure), _values(rows, second, measure)
+        differences = [ours[image] - theirs[image] for image in ours.keys() & theirs.keys()]
+        mean, half = mean_interval(differences) if differences else (math.nan, math.nan)
+        cells.append(f"{mean:+.4f} ± {half:.4f} (n={len(differences)})")
+    return f"| {first} minus {second} | " + " | ".join(cells) + " |"
+
+
 def robustness_summary(rows: Sequence[dict[str, str]]) -> str:
-    """Markdown: per method the mean and 95% half-width of each measure, then ADVISE minus each baseline
-    on the images both have (paired)."""
+    """Markdown: per method the mean and 95% half-width of each measure; then, paired over the images
+    both have, every method minus Grad-CAM and ADVISE minus its frozen groups."""
     methods = list(dict.fromkeys(row["method"] for row in rows))
-    shown = ("sensitivity_max", "infidelity", "flip_spearman_abs")
     lines = [
-        "| method | images | " + " | ".join(shown) + " |",
-        "|---|---|" + "---|" * len(shown),
+        "| method | images | " + " | ".join(SHOWN) + " |",
+        "|---|---|" + "---|" * len(SHOWN),
     ]
     for method in methods:
         cells = []
-        for measure in shown:
+        for measure in SHOWN:
             values = list(_values(rows, method, measure).values())
             mean, half = mean_interval(values) if values else (math.nan, math.nan)
             cells.append(f"{mean:.4f} ± {half:.4f} (n={len(values)})")
@@ -236,17 +291,13 @@ def robustness_summary(rows: Sequence[dict[str, str]]) -> str:
     lines.append(
         f"\nPrediction changed by salt-and-pepper noise on {len(flipped)} of {len(flips)} images"
         + (f"; median density {sorted(flipped)[len(flipped) // 2]:.3f}" if flipped else "")
-        + " (shared by all methods: it depends on the network only)."
+        + " (shared by all methods: it depends on the network only). floor_spearman_abs: a method's map "
+        "against itself under two imperceptible perturbations (its noise floor)."
     )
-    if "advise" in methods:
-        lines += ["", "ADVISE minus each baseline, paired over images (mean ± 95% half-width):", ""]
-        lines += ["| baseline | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
-        for method in (m for m in methods if m != "advise"):
-            cells = []
-            for measure in shown:
-                ours, theirs = _values(rows, "advise", measure), _values(rows, method, measure)
-                differences = [ours[image] - theirs[image] for image in ours.keys() & theirs.keys()]
-                mean, half = mean_interval(differences) if differences else (math.nan, math.nan)
-                cells.append(f"{mean:+.4f} ± {half:.4f}")
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    pairs = [(method, REFERENCE) for method in methods if REFERENCE in methods and method != REFERENCE]
+    pairs += [FROZEN_PAIR] if set(FROZEN_PAIR) <= set(methods) else []
+    if pairs:
+        lines += ["", "Paired differences over images (mean ± 95% half-width):", ""]
+        lines += ["| difference | " + " | ".join(SHOWN) + " |", "|---|" + "---|" * len(SHOWN)]
+        lines += [_paired_line(rows, first, second) for first, second in pairs]
     return "\n".join(lines) + "\n"

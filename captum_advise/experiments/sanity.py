@@ -18,6 +18,7 @@ from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.network_signal import NetworkSignal, network_signal
 from captum_advise.experiments.randomization import (
     RandomInit,
+    Randomized,
     cascading_randomization,
     independent_randomization,
     randomizable_layers,
@@ -30,11 +31,22 @@ from captum_advise.runs.ranks import gather, is_main_rank, rank_and_size, shared
 from captum_advise.runs.run_info import write_run_info
 from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
-__all__ = ["SanityConfig", "run_parameter_randomization", "sanity_plot", "summarize_similarity"]
+__all__ = [
+    "FLOOR_MODE",
+    "SanityConfig",
+    "noise_floor",
+    "run_parameter_randomization",
+    "sanity_plot",
+    "summarize_similarity",
+]
 
 SIGNAL_COLUMNS = ("activation_spread", "logit_spread", "distinct_predictions", "alive")
-SANITY_COLUMNS = ("mode", "init", "step", "layer", *SIGNAL_COLUMNS, "method", "image", *SIMILARITY_MEASURES)
+SANITY_COLUMNS = (
+    "mode", "randomize", "init", "step", "layer", *SIGNAL_COLUMNS, "method", "image", *SIMILARITY_MEASURES,
+)  # fmt: skip
 MEASURES = SIMILARITY_MEASURES
+# The rows of each method's noise floor: the trained model's maps under two imperceptible perturbations.
+FLOOR_MODE = "noise floor"
 
 
 @dataclass
@@ -51,6 +63,10 @@ class SanityConfig:
         init: ``"scaled"`` (default: each randomised parameter drawn with the trained parameter's
             own scale, so the network keeps depending on its input) or ``"reset"`` (PyTorch's
             ``reset_parameters()``; MobileNetV2 goes dead after a few cascade steps).
+        randomize: ``"all"`` (default: every module with parameters, BatchNorm included, as
+            Quantus's MPRT) or ``"conv-linear"`` (convolution and linear layers only).
+        floor_radius: radius of the two uniform perturbations of the normalised input that give
+            each method's noise floor (default 0.005, about a third of one 8-bit grey level).
         device: torch device.
         geometry: photo to network input, ``"squash"`` (reference) or ``"crop"``.
     """
@@ -63,6 +79,8 @@ class SanityConfig:
     device: str | torch.device = "cpu"
     geometry: Geometry = "squash"
     init: RandomInit = "scaled"
+    randomize: Randomized = "all"
+    floor_radius: float = 0.005
 
 
 def run_parameter_randomization(
@@ -80,7 +98,11 @@ def run_parameter_randomization(
     the network's signal (:func:`network_signal`): the spread across the photos of the explained
     layer's values and of the logits, relative to the trained model, how many classes the photos
     are predicted as, and ``alive`` (both spreads at least 1% of the trained model's): a step that
-    is not alive compares maps of a network whose output no longer depends on its input. Writes
+    is not alive compares maps of a network whose output no longer depends on its input. Each step's
+    ``layer`` is the module randomised at it (``randomize`` says which kinds are). The rows of mode
+    ``"noise floor"`` compare each method's trained-model maps of two independent uniform
+    perturbations of the input within ``floor_radius``: a method whose maps move that much under
+    noise no one sees would "pass" a randomisation test for nothing. Writes
     ``out/sanity.csv`` and ``out/sanity.png``; the caller's model is never modified. The run
     replaces those files, so a folder that holds them from other settings (the methods and photos
     included; recorded in ``out/settings.json``) is refused before any work, unless ``new``: then
@@ -90,6 +112,9 @@ def run_parameter_randomization(
         The rows of sanity.csv.
     """
     layer_name = config.layer or loaded.preset.reference_layer
+    if not config.floor_radius > 0:
+        raise ValueError(f"floor_radius must be > 0, got {config.floor_radius!r}")
+    randomizable = randomizable_layers(loaded.model, config.randomize, config.init)
     _check_folder(out, loaded, config, layer_name, [record.name for record in records], new)
     preprocessor = loaded.preset.preprocessor.with_geometry(config.geometry)
     inputs = preprocessor([record.load() for record in records]).to(config.device)
@@ -101,8 +126,9 @@ def run_parameter_randomization(
     reference = _Trained(layer_name, inputs, targets, trained, network_signal(model, layer, inputs))
     generator = cascading_randomization if config.mode == "cascading" else independent_randomization
     # Lazily: the cascading copy is randomised further at each step.
-    steps = itertools.chain([(0, "none", model)], generator(model, config.steps, config.seed, config.init))
-    total = 1 + len(randomizable_layers(model)[: config.steps])
+    randomized_steps = generator(model, config.steps, config.seed, config.init, config.randomize)
+    steps = itertools.chain([(0, "none", model)], randomized_steps)
+    total = 1 + len(randomizable[: config.steps])
     rank, size = rank_and_size()
     rows: list[dict[str, object]] = []
     with shared_progress(len(range(rank, total, size)), config.mode, "step", progress) as bar:
@@ -112,6 +138,7 @@ def run_parameter_randomization(
                 bar.update(1)
     rows = sorted((row for part in gather(rows) for row in part), key=lambda row: int(row["step"]))
     if is_main_rank():
+        rows += _floor_rows(model, layer, reference, records, config)
         write_rows(out / "sanity.csv", SANITY_COLUMNS, rows)
         write_run_info(out, experiment="parameter randomization", config=config, images=[r.name for r in records])
         save_figure(sanity_plot(rows, loaded.random_weights), out / "sanity.png", dpi=100)
@@ -156,6 +183,7 @@ def _step_rows(
     activation_spread, logit_spread = signal.relative_to(trained.signal)
     step_columns = {
         "mode": config.mode,
+        "randomize": config.randomize,
         "init": config.init,
         "step": step,
         "layer": randomized_layer,
@@ -175,10 +203,55 @@ def _step_rows(
     return rows
 
 
+def _floor_rows(
+    model: torch.nn.Module,
+    layer: torch.nn.Module,
+    trained: _Trained,
+    records: Sequence[ImageRecord],
+    config: SanityConfig,
+) -> list[dict[str, object]]:
+    """Each method's noise floor: its trained-model maps of two imperceptibly perturbed copies of the inputs."""
+    generator = torch.Generator().manual_seed(config.seed)
+    perturbed = [
+        trained.inputs
+        + ((torch.rand(trained.inputs.shape, generator=generator) * 2 - 1) * config.floor_radius).to(
+            trained.inputs.device
+        )
+        for _ in range(2)
+    ]
+    columns = {"mode": FLOOR_MODE, "randomize": config.randomize, "init": config.init, "step": 0, "layer": "none"}
+    columns |= {"activation_spread": "1", "logit_spread": "1", "alive": 1}
+    columns["distinct_predictions"] = trained.signal.distinct_predictions
+    rows: list[dict[str, object]] = []
+    for method in config.methods:
+        first, second = (sanity_maps(method, model, layer, x, trained.targets) for x in perturbed)
+        for n, record in enumerate(records):
+            similarity = map_similarity(first[n], second[n])
+            rows.append(
+                columns | {"method": method, "image": record.name} | {k: f"{v:.6f}" for k, v in similarity.items()}
+            )
+    return rows
+
+
+def noise_floor(rows: list[dict[str, object]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """method -> measure -> (mean, 95% half-width) of its noise-floor rows (empty without them)."""
+    grouped: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for row in rows:
+        if row["mode"] == FLOOR_MODE:
+            grouped[str(row["method"])].append(row)
+    return {
+        method: {m: mean_interval([float(row[m]) for row in mine]) for m in MEASURES}
+        for method, mine in grouped.items()
+    }
+
+
 def summarize_similarity(rows: list[dict[str, object]]) -> dict[tuple[int, str, str], dict[str, tuple[float, float]]]:
-    """(step, layer, method) -> measure -> (mean over images, half-width of the Student-t 95% interval)."""
+    """(step, layer, method) -> measure -> (mean over images, half-width of the Student-t 95% interval), the
+    noise-floor rows left out (see :func:`noise_floor`)."""
     grouped: dict[tuple[int, str, str], list[dict[str, object]]] = defaultdict(list)
     for row in rows:
+        if row["mode"] == FLOOR_MODE:
+            continue
         grouped[(int(row["step"]), str(row["layer"]), str(row["method"]))].append(row)
     summary = {}
     for key, mine in grouped.items():
@@ -193,43 +266,56 @@ def _signal_by_step(rows: list[dict[str, object]]) -> dict[int, tuple[float, flo
     return {
         int(row["step"]): (float(row["activation_spread"]), float(row["logit_spread"]), str(row["alive"]) == "1")
         for row in rows
+        if row["mode"] != FLOOR_MODE
     }
+
+
+# The plot's panels: the absolute forms above, the signed forms below, the network's signal at the right.
+PANELS = (("spearman_abs", "ssim_abs", "hog_abs"), ("spearman", "ssim", "hog"))
 
 
 def sanity_plot(rows: list[dict[str, object]], random_weights: bool = False) -> Figure:
     """The usual cascading plot, one panel per similarity measure, and the network's signal per step.
 
-    Steps where the randomised network no longer depends on its input (``alive`` false) are
-    shaded grey in every panel: similarities there say nothing about the method.
+    Each method's noise floor, where the rows have it, is a dashed line of its colour: a similarity
+    near it says no more than imperceptible input noise does. Steps where the randomised network no
+    longer depends on its input (``alive`` false) are shaded grey in every panel: similarities there
+    say nothing about the method.
     """
     summary = summarize_similarity(rows)
+    floors = noise_floor(rows)
     steps = sorted({(step, layer) for step, layer, _ in summary})
     methods = list(dict.fromkeys(method for _, _, method in summary))
     signal = _signal_by_step(rows)
     x = list(range(len(steps)))
     dead = [i for i, (step, _) in enumerate(steps) if not signal[step][2]]
-    figure = Figure(figsize=(4.2 * (len(MEASURES) + 1), 4.8), layout="constrained")
-    axes = figure.subplots(1, len(MEASURES) + 1)
-    for axis, measure in zip(axes, MEASURES, strict=False):
-        for method in methods:
-            means = [summary[(s, layer, method)][measure][0] for s, layer in steps]
-            halves = [summary[(s, layer, method)][measure][1] for s, layer in steps]
-            axis.plot(x, means, marker="o", markersize=3, label=method)
-            lower = [m - (0 if h != h else h) for m, h in zip(means, halves, strict=True)]
-            upper = [m + (0 if h != h else h) for m, h in zip(means, halves, strict=True)]
-            axis.fill_between(x, lower, upper, alpha=0.15)
-        axis.set_title(MEASURE_TITLES[measure], fontsize=9)
-        axis.set_ylim(-1.05, 1.05)
-        axis.axhline(0, color="0.7", linewidth=0.5)
-        axis.legend(fontsize=7)
-    signal_axis = axes[-1]
+    figure = Figure(figsize=(4.2 * (len(PANELS[0]) + 1), 8.4), layout="constrained")
+    grid = figure.subplots(len(PANELS), len(PANELS[0]) + 1)
+    for row_axes, measures in zip(grid, PANELS, strict=True):
+        for axis, measure in zip(row_axes, measures, strict=False):
+            for index, method in enumerate(methods):
+                colour = f"C{index}"
+                means = [summary[(s, layer, method)][measure][0] for s, layer in steps]
+                halves = [summary[(s, layer, method)][measure][1] for s, layer in steps]
+                axis.plot(x, means, marker="o", markersize=3, label=method, color=colour)
+                lower = [m - (0 if h != h else h) for m, h in zip(means, halves, strict=True)]
+                upper = [m + (0 if h != h else h) for m, h in zip(means, halves, strict=True)]
+                axis.fill_between(x, lower, upper, alpha=0.15, color=colour)
+                if method in floors:
+                    axis.axhline(floors[method][measure][0], color=colour, linestyle="--", linewidth=0.8)
+            axis.set_title(MEASURE_TITLES[measure], fontsize=9)
+            axis.set_ylim(-1.05, 1.05)
+            axis.axhline(0, color="0.7", linewidth=0.5)
+            axis.legend(fontsize=7, title="dashed: noise floor" if floors else None, title_fontsize=7)
+    signal_axis = grid[0][-1]
     signal_axis.semilogy(x, [signal[s][0] for s, _ in steps], marker="o", markersize=3, label="explained layer")
     signal_axis.semilogy(x, [signal[s][1] for s, _ in steps], marker="o", markersize=3, label="logits")
     signal_axis.axhline(0.01, color="red", linewidth=0.8, linestyle="--", label="1%: dead below")
     signal_axis.set_title("network signal: spread across photos / trained", fontsize=9)
     signal_axis.legend(fontsize=7)
+    grid[1][-1].axis("off")
     tick_every = max(1, len(steps) // 12)
-    for axis in axes:
+    for axis in [*grid[0], *grid[1][:-1]]:
         for index in dead:
             axis.axvspan(index - 0.5, index + 0.5, color="0.85", zorder=0, linewidth=0)
         axis.set_xticks(
@@ -238,9 +324,12 @@ def sanity_plot(rows: list[dict[str, object]], random_weights: bool = False) -> 
             rotation=75,
             fontsize=6,
         )
-    mode = str(rows[0]["mode"]) if rows else ""
-    init = str(rows[0].get("init", "")) if rows else ""
-    title = f"{mode} parameter randomisation ({init} re-initialisation): similarity to the trained model's maps"
+    first = next((row for row in rows if row["mode"] != FLOOR_MODE), {})
+    mode, init, randomize = (str(first.get(key, "")) for key in ("mode", "init", "randomize"))
+    title = (
+        f"{mode} parameter randomisation ({init} re-initialisation of {randomize} modules): "
+        "similarity to the trained model's maps"
+    )
     if dead:
         title += "; grey: the randomised network no longer depends on its input"
     figure.suptitle(("RANDOM WEIGHTS: not a trained model. " if random_weights else "") + title)

@@ -1,4 +1,4 @@
-"""Signed saliency maps at input resolution for the sanity checks, one method at a time."""
+"""Raw, signed saliency maps at input resolution for the sanity checks, one method at a time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
-from captum_advise.baselines import CAM_CLASSES, GradCamLibraryMethod
+from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
 from captum_advise.matlab import upsample_maps
 
 __all__ = ["SANITY_METHODS", "sanity_maps"]
@@ -15,18 +15,20 @@ SANITY_METHODS = ("advise", "gradcam", "gradcampp", "layercam")
 
 
 def sanity_maps(method: str, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
-    """(N, H, W) maps without the final ReLU, at input resolution.
+    """(N, H, W) maps without the final ReLU and without any scaling, at input resolution.
 
-    ADVISE gives its ``"auto"`` group's raw signed map (resized with MATLAB's bicubic, not
-    normalised), so the absolute and signed rank correlations differ. The others come from
-    pytorch-grad-cam with its ReLU removed, min-max scaled (so for them the sign is gone and the
-    two rank correlations coincide) and resized the same way.
+    Every method is treated alike: ADVISE's ``"auto"`` group and the pytorch-grad-cam methods (their
+    Captum attributions) explain the class's softmax probability, keep the negative values of the
+    weighted sum, and are resized with MATLAB's bicubic. The comparison then makes the absolute and
+    the signed form of each map the same way (:func:`~captum_advise.experiments.map_similarity`).
     """
     size = tuple(inputs.shape[-2:])
     if method == "advise":
         maps = LayerADVISE(model, layer).attribute(inputs, target=targets, peaks="auto", relu_attributions=False)
-        return upsample_maps(maps.detach()[:, 0], size)
-    if method in CAM_CLASSES:
+    elif method in SANITY_METHODS:
+        attribution = LAYER_ATTRIBUTIONS[method](model, layer, score="softmax")
         with torch.enable_grad():
-            return GradCamLibraryMethod(method, relu=False)(model, layer, inputs, targets)
-    raise ValueError(f"no sanity maps for method {method!r}: choose from {', '.join(SANITY_METHODS)}")
+            maps = attribution.attribute(inputs, target=targets, relu_attributions=False)
+    else:
+        raise ValueError(f"no sanity maps for method {method!r}: choose from {', '.join(SANITY_METHODS)}")
+    return upsample_maps(maps.detach()[:, 0], size)

@@ -1,7 +1,12 @@
-"""How similar two saliency maps are, with Adebayo et al.'s measures.
+"""How similar two saliency maps are, with Adebayo et al.'s measures, every map in the same compared forms.
 
-Each measure says what it is computed on: ``spearman_abs`` the absolute values of the raw maps,
-``spearman`` the raw (signed) maps, ``ssim`` and ``hog`` the maps min-max scaled to [0, 1].
+Every method's map enters raw and signed; the comparison makes two forms of it, the same way for
+every method: the absolute form |map| and the signed form map, each min-max scaled to [0, 1].
+Rank correlation, SSIM and HOG similarity are computed on each form: ``spearman_abs``,
+``ssim_abs`` and ``hog_abs`` on the absolute form, ``spearman``, ``ssim`` and ``hog`` on the signed
+one. (A min-max scaling does not change ranks: the Spearman measures are computed on |map| and
+map themselves, so that two different constant maps do not become equal.) A non-negative map
+has equal forms, so its ``_abs`` and signed measures coincide.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from torch import Tensor
 
 __all__ = ["MEASURE_TITLES", "SIMILARITY_MEASURES", "map_similarity"]
 
-SIMILARITY_MEASURES = ("spearman_abs", "spearman", "ssim", "hog")
+SIMILARITY_MEASURES = ("spearman_abs", "spearman", "ssim_abs", "ssim", "hog_abs", "hog")
 MEASURE_TITLES = {
-    "spearman_abs": "Spearman of |raw map|",
-    "spearman": "Spearman of the raw, signed map",
-    "ssim": "SSIM of min-max-scaled maps",
-    "hog": "HOG similarity of min-max-scaled maps",
+    "spearman_abs": "Spearman of |map|",
+    "spearman": "Spearman of the signed map",
+    "ssim_abs": "SSIM of |map|, min-max scaled",
+    "ssim": "SSIM of the signed map, min-max scaled",
+    "hog_abs": "HOG similarity of |map|, min-max scaled",
+    "hog": "HOG similarity of the signed map, min-max scaled",
 }
 
 
@@ -34,21 +41,27 @@ def _hog(scaled: np.ndarray) -> np.ndarray:
     return hog(scaled, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2), feature_vector=True)
 
 
+def _scaled(values: np.ndarray) -> np.ndarray:
+    spread = np.ptp(values)
+    return (values - values.min()) / spread if spread > 0 else np.zeros_like(values)
+
+
 def map_similarity(first: Tensor, second: Tensor) -> dict[str, float]:
-    """Similarity of two (H, W) maps, as in Adebayo et al. (2018).
+    """Similarity of two (H, W) raw, signed maps, as in Adebayo et al. (2018), on both compared forms.
 
     Returns:
-        ``spearman_abs`` (rank correlation of absolute values), ``spearman`` (of signed values),
-        ``ssim`` (of the maps min-max normalised to [0, 1]) and ``hog`` (Pearson correlation of
-        the HOG descriptors of the normalised maps). Identical maps score 1 on all four; a
-        constant map against a varying one scores 0 correlation.
+        For the absolute form (``_abs``) and the signed form: ``spearman`` (rank correlation),
+        ``ssim`` (of the form min-max scaled to [0, 1]) and ``hog`` (Pearson correlation of the
+        HOG descriptors of the scaled form). Identical maps score 1 on all six; a constant map
+        against a varying one scores 0 correlation.
     """
     a = first.detach().double().cpu().numpy()
     b = second.detach().double().cpu().numpy()
-    scaled = [(m - m.min()) / np.ptp(m) if np.ptp(m) > 0 else np.zeros_like(m) for m in (a, b)]
-    return {
-        "spearman_abs": _correlation(np.abs(a).ravel(), np.abs(b).ravel(), rank=True),
-        "spearman": _correlation(a.ravel(), b.ravel(), rank=True),
-        "ssim": float(structural_similarity(scaled[0], scaled[1], data_range=1.0)),
-        "hog": _correlation(_hog(scaled[0]), _hog(scaled[1]), rank=False),
-    }
+    measures = {}
+    for suffix, form in (("_abs", np.abs), ("", np.asarray)):
+        # Ranks of the unscaled form: two different constant maps are not made equal by the scaling.
+        measures[f"spearman{suffix}"] = _correlation(form(a).ravel(), form(b).ravel(), rank=True)
+        x, y = _scaled(form(a)), _scaled(form(b))
+        measures[f"ssim{suffix}"] = float(structural_similarity(x, y, data_range=1.0))
+        measures[f"hog{suffix}"] = _correlation(_hog(x), _hog(y), rank=False)
+    return {name: measures[name] for name in SIMILARITY_MEASURES}
