@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import pytest
 import torch
@@ -14,7 +15,9 @@ from captum_advise.attr import LayerADVISE
 from captum_advise.cli import main
 from captum_advise.data import PAPER_DENSITIES, labelled_folder, noise_generator, salt_and_pepper
 from captum_advise.experiments import (
+    COMPARISONS,
     FLOOR_MODE,
+    SIMILARITY_MEASURES,
     SanityConfig,
     cascading_randomization,
     independent_randomization,
@@ -28,6 +31,8 @@ from captum_advise.experiments import (
     run_parameter_randomization,
     sanity_maps,
     shapes_dataset,
+    small_cnn,
+    summarize_data_randomization,
     summarize_similarity,
 )
 from captum_advise.matlab import upsample_maps
@@ -247,17 +252,54 @@ def test_shapes_task_and_data_randomization(tmp_path):
     assert torch.equal(shapes_dataset(30, seed=4)[0], images)
     # 48 training images: few enough for the permuted labels to be memorised in seconds; 32 test
     # images, enough for the two test accuracies to differ by more than chance.
-    result = run_data_randomization(tmp_path, ["gradcam"], train_count=48, test_count=32, max_epochs=300)
-    assert result.memorized and result.random_label_train_accuracy >= 0.95
-    assert result.true_label_train_accuracy >= 0.95 and result.true_label_epochs < result.random_label_epochs
-    assert result.true_label_test_accuracy > 0.6 > 0.4 > result.random_label_test_accuracy
-    assert len(result.rows) == 32 and (tmp_path / "data_randomization.csv").exists()
-    unfit = run_data_randomization(tmp_path / "unfit", ["gradcam"], train_count=48, test_count=8, max_epochs=1)
-    assert unfit.random_label_epochs == 1 and not unfit.memorized
-    run_data_randomization(tmp_path / "again", ["gradcam"], train_count=48, test_count=8, max_epochs=1)
+    result = run_data_randomization(tmp_path, ["gradcam"], train_count=48, test_count=32, max_epochs=300, seeds=[0])
+    true, twin, permuted = (result.model(0, role) for role in ("true", "true twin", "permuted"))
+    assert result.memorized and min(m.train_accuracy for m in result.models) >= 0.95
+    assert true.epochs < permuted.epochs and twin.epochs < permuted.epochs
+    # Chance (1/3) on 32 test images lies within [0.19, 0.5] with 95% probability: the permuted-label
+    # model is inside that range, both true-label models above it.
+    assert min(true.test_accuracy, twin.test_accuracy) > 0.6 > 0.5 > permuted.test_accuracy
+    # Three independent initialisations: no two models start from the same weights.
+    assert len({m.init_seed for m in result.models}) == 3
+    first_weights = [small_cnn(m.init_seed)[0].weight for m in result.models]
+    assert not torch.equal(first_weights[0], first_weights[1]) and not torch.equal(first_weights[0], first_weights[2])
+    assert [(r["comparison"], r["image"]) for r in result.rows] == [
+        (comparison, index) for comparison in COMPARISONS for index in range(32)
+    ]
+    summary = summarize_data_randomization(result.rows)
+    assert math.isnan(summary[("gradcam", "true vs true")]["spearman_abs"][1])  # one seed: no interval
+    quick = {"train_count": 48, "test_count": 8, "max_epochs": 1, "seeds": [0]}
+    unfit = run_data_randomization(tmp_path / "unfit", ["gradcam"], **quick)
+    assert unfit.model(0, "permuted").epochs == 1 and not unfit.memorized
+    run_data_randomization(tmp_path / "again", ["gradcam"], **quick)
     assert (tmp_path / "again" / "data_randomization.csv").read_text() == (
         tmp_path / "unfit" / "data_randomization.csv"
     ).read_text()
+
+
+def test_data_randomization_summary_across_seeds():
+    # Two seeds, two images each: seed means 0.2 and 0.4 (test), 0.6 and 1.0 (ceiling).
+    values = {("true vs permuted", 0): (0.1, 0.3), ("true vs permuted", 1): (0.4, 0.4),
+              ("true vs true", 0): (0.5, 0.7), ("true vs true", 1): (0.9, 1.1)}  # fmt: skip
+    rows = [
+        {"seed": seed, "comparison": comparison, "method": "gradcam", "image": index}
+        | dict.fromkeys(SIMILARITY_MEASURES, value)
+        for (comparison, seed), pair in values.items()
+        for index, value in enumerate(pair)
+    ]
+    summary = summarize_data_randomization(rows)
+    t = 12.706204736174707  # Student t, 1 degree of freedom, 97.5%
+    assert summary[("gradcam", "true vs permuted")]["spearman_abs"] == pytest.approx((0.3, t * 0.1))
+    assert summary[("gradcam", "true vs true")]["hog"] == pytest.approx((0.8, t * 0.2))
+    assert summary[("gradcam", "ceiling - test")]["ssim_abs"] == pytest.approx((0.5, t * 0.1))
+
+
+def test_data_randomization_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="at least one seed"):
+        run_data_randomization(tmp_path, ["gradcam"], seeds=[])
+    with pytest.raises(ValueError, match="no sanity maps for method"):
+        run_data_randomization(tmp_path, ["lime"], seeds=[0])
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.shared
@@ -295,3 +337,11 @@ def test_experiment_commands(monkeypatch, tmp_path, capsys):
     for command in ("ablate", "sanity", "sanity-data", "evaluate", "merge"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
+    quick = ["--methods", "gradcam", "--train", "24", "--test", "4", "--max-epochs", "1", "--quiet"]
+    assert main(["sanity-data", *quick, "--seeds", "0,1", "--out", str(tmp_path / "d")]) == 0
+    printed = capsys.readouterr().out
+    assert "WARNING: a permuted-label model did not reach 0.95" in printed and "gradcam    ceiling - test" in printed
+    assert len((tmp_path / "d" / "data_randomization.csv").read_text().splitlines()) == 1 + 2 * 2 * 4
+    with pytest.raises(SystemExit):
+        main(["sanity-data", "--seeds", "0,0", "--out", str(tmp_path / "d2")])
+    assert "seeds must be distinct" in capsys.readouterr().err and not (tmp_path / "d2").exists()

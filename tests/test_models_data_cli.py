@@ -291,7 +291,7 @@ def test_the_command_line_parser_imports_nothing_heavy():
 def test_cli_choices_are_the_library_names():
     from captum_advise.baselines import COMPARED_METHODS, CONTROL_METHODS, METHOD_NAMES
     from captum_advise.data import PAPER_DENSITIES
-    from captum_advise.experiments import ROBUSTNESS_METHODS, SANITY_METHODS
+    from captum_advise.experiments import QUANTUS_METRICS, ROBUSTNESS_METHODS, SANITY_METHODS
     from captum_advise.matlab import UPSAMPLE_MODES
     from captum_advise.models import GEOMETRIES
 
@@ -302,7 +302,7 @@ def test_cli_choices_are_the_library_names():
         UPSAMPLE_MODES,
     )
     assert (tuple(PAPER_DENSITIES), tuple(SANITY_METHODS)) == (choices.PAPER_DENSITIES, choices.SANITY_METHODS)
-    assert tuple(ROBUSTNESS_METHODS) == choices.ROBUSTNESS_METHODS
+    assert (tuple(ROBUSTNESS_METHODS), QUANTUS_METRICS) == (choices.ROBUSTNESS_METHODS, choices.QUANTUS_METRICS)
     assert (choices.COMPARED_METHODS, choices.CONTROL_METHODS) == (COMPARED_METHODS, CONTROL_METHODS)
     from captum_advise.baselines.advise import RULES
 

@@ -15,6 +15,7 @@ __all__ = [
     "METHOD_NAMES",
     "PAPER_DENSITIES",
     "PRESET_NAMES",
+    "QUANTUS_METRICS",
     "RANDOMIZED_MODULES",
     "ROBUSTNESS_METHODS",
     "SANITY_METHODS",
@@ -44,3 +45,4 @@ ROBUSTNESS_METHODS = (
 )
 SCORES = ("softmax", "logit")
 RANDOMIZED_MODULES = ("all", "conv-linear")
+QUANTUS_METRICS = ("mprt", "smooth-mprt", "efficient-mprt", "random-logit")

@@ -1,11 +1,19 @@
-"""``captum-advise ablate``, ``sanity`` and ``sanity-data``: robustness and sanity experiments."""
+"""``captum-advise ablate``, ``robustness``, ``sanity``, ``sanity-data`` and ``sanity-quantus``: robustness and
+sanity experiments."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from captum_advise.cli.choices import PAPER_DENSITIES, RANDOMIZED_MODULES, ROBUSTNESS_METHODS, SANITY_METHODS, SCORES
+from captum_advise.cli.choices import (
+    PAPER_DENSITIES,
+    QUANTUS_METRICS,
+    RANDOMIZED_MODULES,
+    ROBUSTNESS_METHODS,
+    SANITY_METHODS,
+    SCORES,
+)
 from captum_advise.cli.evaluate_command import add_new_argument, folder_records, method_list
 from captum_advise.cli.explain_command import add_model_arguments
 from captum_advise.runs.ranks import is_main_rank
@@ -137,6 +145,13 @@ def run_robustness_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sanity_inputs(parser: argparse.ArgumentParser) -> None:
+    """The model, the photos and the methods of a sanity check."""
+    add_model_arguments(parser)
+    _add_image_arguments(parser, default_limit=8)
+    parser.add_argument("--methods", default=",".join(SANITY_METHODS), help=f"[default: {','.join(SANITY_METHODS)}]")
+
+
 def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "sanity",
@@ -146,9 +161,7 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
         "signed map, each min-max scaled, the same for every method), beside each method's noise floor (its maps "
         "under two imperceptible input perturbations). Writes sanity.csv and sanity.png.",
     )
-    add_model_arguments(parser)
-    _add_image_arguments(parser, default_limit=8)
-    parser.add_argument("--methods", default=",".join(SANITY_METHODS), help=f"[default: {','.join(SANITY_METHODS)}]")
+    _add_sanity_inputs(parser)
     parser.add_argument("--mode", choices=("cascading", "independent"), default="cascading")
     parser.add_argument(
         "--init",
@@ -181,8 +194,10 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
     data = commands.add_parser(
         "sanity-data",
         help="data randomisation test on a generated shapes task (CPU, minutes)",
-        description="Train a small CNN on generated shapes with true and with permuted labels and compare each "
-        "method's maps of the two models. Writes data_randomization.csv.",
+        description="Per seed, train three small CNNs on generated shapes from independent initial weights, two "
+        "on the true labels and one on permuted labels, and compare each method's maps: the first true-label "
+        "model with the permuted-label one (the test) and with the other true-label one (the ceiling). "
+        "Writes data_randomization.csv and run_info.json.",
     )
     data.add_argument("--methods", default=",".join(SANITY_METHODS), help=f"[default: {','.join(SANITY_METHODS)}]")
     data.add_argument("--train", type=int, default=256, help="training images [default: 256]")
@@ -194,10 +209,38 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
         default=0.95,
         help="train each model until its training accuracy reaches this [default: 0.95]",
     )
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument(
+        "--seeds", type=_seed_list, default=(0, 1, 2), help="comma-separated seeds, one replicate each [default: 0,1,2]"
+    )
     data.add_argument("--out", type=Path, required=True, help="output folder")
     data.add_argument("--quiet", action="store_true", help="no progress bars")
     data.set_defaults(run=run_sanity_data)
+
+    peer = commands.add_parser(
+        "sanity-quantus",
+        help="Quantus's MPRT, Smooth MPRT, Efficient MPRT and Random Logit on the sanity methods (needs [quantus])",
+        description="Run Quantus 0.6.0's randomisation metrics on the same photos, model and methods as 'sanity' "
+        "(the methods' sanity maps through an explain_func; MPRT top-down; Smooth MPRT as MPRT on the maps "
+        "averaged over noisy copies, since Quantus 0.6.0's SmoothMPRT ignores a given explain_func; every other "
+        "setting Quantus's default). Writes quantus.csv (one score per metric, method, photo and, for MPRT and "
+        "Smooth MPRT, layer) and run_info.json.",
+    )
+    _add_sanity_inputs(peer)
+    peer.add_argument(
+        "--metrics", default=",".join(QUANTUS_METRICS), help=f"Quantus metrics [default: {','.join(QUANTUS_METRICS)}]"
+    )
+    peer.add_argument(
+        "--smooth-samples", type=int, default=50, help="Smooth MPRT's noisy copies per map [default: 50, Quantus's]"
+    )
+    peer.add_argument(
+        "--last-layer-only",
+        action="store_true",
+        help="MPRT and Smooth MPRT compare only the fully randomised model (Quantus's skip_layers)",
+    )
+    peer.add_argument("--seed", type=int, default=42, help="Quantus's seed [default: 42, Quantus's]")
+    peer.add_argument("--out", type=Path, required=True, help="output folder")
+    peer.add_argument("--quiet", action="store_true", help="no progress")
+    peer.set_defaults(run=run_sanity_quantus)
 
 
 def _sanity_methods(text: str) -> list[str]:
@@ -267,26 +310,62 @@ def run_sanity(args: argparse.Namespace) -> int:
 
 
 def run_sanity_data(args: argparse.Namespace) -> int:
-    from captum_advise.evaluation import mean_interval
-    from captum_advise.experiments import SIMILARITY_MEASURES, run_data_randomization
+    from captum_advise.experiments import COMPARISONS, run_data_randomization, summarize_data_randomization
 
     methods = _sanity_methods(args.methods)
     result = run_data_randomization(
-        args.out, methods, args.train, args.test, args.max_epochs, args.seed, args.target_accuracy, not args.quiet
+        args.out, methods, args.train, args.test, args.max_epochs, args.seeds, args.target_accuracy, not args.quiet
     )
-    print(
-        f"true labels: train {result.true_label_train_accuracy:.3f} after {result.true_label_epochs} epochs, "
-        f"test {result.true_label_test_accuracy:.3f}; permuted labels: train "
-        f"{result.random_label_train_accuracy:.3f} after {result.random_label_epochs} epochs, "
-        f"test {result.random_label_test_accuracy:.3f}"
-    )
+    for model in result.models:
+        print(
+            f"seed {model.seed} {model.role + ' labels:':<18} train {model.train_accuracy:.3f} after "
+            f"{model.epochs} epochs, test {model.test_accuracy:.3f} (initial weights from seed {model.init_seed})"
+        )
     if not result.memorized:
         print(
-            f"WARNING: the permuted-label model did not reach {result.target_accuracy:.2f} training accuracy: "
+            f"WARNING: a permuted-label model did not reach {result.target_accuracy:.2f} training accuracy: "
             "the comparison below is not the data randomisation test (raise --max-epochs or lower --train)"
         )
+    summary = summarize_data_randomization(result.rows)
+    print(
+        f"Spearman of |map| and SSIM of |map|, mean over {len(args.seeds)} seed(s) ± 95% across seeds; a method "
+        "passes where 'ceiling - test' is clearly above 0"
+    )
     for method in methods:
-        mine = [row for row in result.rows if row["method"] == method]
-        means = {k: mean_interval([float(r[k]) for r in mine]) for k in SIMILARITY_MEASURES}
-        print(f"  {method:<10} " + "  ".join(f"{k} {m:.3f} ± {h:.3f}" for k, (m, h) in means.items()))
+        for comparison in (*COMPARISONS, "ceiling - test"):
+            measures = summary[(method, comparison)]
+            text = "  ".join(f"{k} {m:+.3f} ± {h:.3f}" for k, (m, h) in measures.items() if k.endswith("_abs"))
+            print(f"  {method:<10} {comparison:<17} {text}")
+    print(f"{len(result.rows)} rows in {args.out / 'data_randomization.csv'}")
+    return 0
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(part) for part in text.split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct and at least one, got {text!r}")
+    return seeds
+
+
+def run_sanity_quantus(args: argparse.Namespace) -> int:
+    from captum_advise.experiments import QuantusConfig, quantus_summary, run_quantus_checks
+    from captum_advise.models import load_model
+
+    metrics = [m for m in args.metrics.split(",") if m]
+    config = QuantusConfig(
+        _sanity_methods(args.methods), metrics, args.layer, args.seed, args.smooth_samples, args.last_layer_only,
+        args.device,
+    )  # fmt: skip
+    config.check()
+    records = _images(args.images, args.limit, args.every)
+    loaded = load_model(args.model, args.weights, device=args.device)
+    rows = run_quantus_checks(loaded, records, args.out, config, progress=not args.quiet)
+    print(f"Quantus on {len(records)} images, mean ± 95% interval over the images:")
+    for (metric, method, what), (mean, half, undefined) in quantus_summary(rows).items():
+        missing = f"  ({undefined} without a score: a constant map)" if undefined else ""
+        print(f"  {metric:<15} {method:<10} {what:<17} {mean:+.3f} ± {half:.3f}{missing}")
+    print(f"{len(rows)} rows in {args.out / 'quantus.csv'}")
     return 0

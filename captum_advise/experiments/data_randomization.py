@@ -1,20 +1,28 @@
-"""Data randomisation test (Adebayo et al. 2018), small enough for a CPU: shapes, a small CNN, two trainings.
+"""Data randomisation test (Adebayo et al. 2018), small enough for a CPU: shapes, a small CNN, several seeds.
 
 The task is generated in code: 32 x 32 images of one filled shape (square, disk or horizontal bar,
-random size, position and colour, on a noisy background); the class is the shape. The same small
-CNN (same initial weights) is trained once on the true labels and once on a fixed permutation of
-them; the maps of both models for the same held-out images and the same class (the true one) are
-then compared. A method that explains the model should give different maps for the two.
+random size, position and colour, on a noisy background); the class is the shape. For each seed,
+three small CNNs, each from its own random initialisation, are trained: two on the true labels and
+one on a fixed permutation of them. Each method's maps for the same held-out images and the same
+class (the true one) are compared between
+
+- the first true-label model and the permuted-label model (the test: a method that explains the
+  model should give different maps), and
+- the two true-label models (the ceiling: how similar the maps of two models that learnt the same
+  task from different initial weights are).
+
+Independent initialisations keep shared initial filters from making the two compared models'
+maps alike; the ceiling says what "alike" means for a method, so a test similarity is read
+against it. Results are averaged over the images of a seed, and intervals are across seeds.
 
 Adebayo et al. require the permuted-label model to *memorise* its labels: otherwise the test
 compares a model with one that failed to learn anything. So training runs until the training
 accuracy reaches a target (0.95), on a training set small enough (256 images) for a small CNN to
-memorise in a few hundred epochs on a CPU, and the result says whether it got there.
+memorise in a few hundred epochs on a CPU, and the result says whether every seed got there.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +31,27 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
 from captum_advise.runs.run_info import write_run_info
 
-__all__ = ["DataRandomizationResult", "run_data_randomization", "shapes_dataset", "small_cnn", "train"]
+__all__ = [
+    "COMPARISONS",
+    "DataRandomizationResult",
+    "TrainedModel",
+    "run_data_randomization",
+    "shapes_dataset",
+    "small_cnn",
+    "summarize_data_randomization",
+    "train",
+]
 
 SHAPES = ("square", "disk", "bar")
 EXPLAINED_LAYER = 6
+ROLES = ("true", "true twin", "permuted")
+COMPARISONS = {"true vs permuted": ("true", "permuted"), "true vs true": ("true", "true twin")}
 
 
 def shapes_dataset(count: int, seed: int, size: int = 32) -> tuple[Tensor, Tensor]:
@@ -116,25 +136,87 @@ def train(
 
 
 @dataclass
-class DataRandomizationResult:
-    """Accuracies and epochs of both trainings, and the per-image similarity rows.
+class TrainedModel:
+    """One trained model of a seed: its labels (``"true"``, ``"true twin"`` or ``"permuted"``), the
+    seed of its initial weights, its training and held-out accuracies and the epochs it trained."""
 
-    ``memorized`` is True when the permuted-label model reached the target training accuracy: only
-    then does the test compare two models that both fit their labels.
+    seed: int
+    role: str
+    init_seed: int
+    train_accuracy: float
+    test_accuracy: float
+    epochs: int
+
+
+@dataclass
+class DataRandomizationResult:
+    """The trained models of every seed and the per-image similarity rows.
+
+    ``memorized`` is True when every permuted-label model reached the target training accuracy:
+    only then does the test compare models that all fit their labels.
     """
 
-    true_label_train_accuracy: float
-    true_label_test_accuracy: float
-    random_label_train_accuracy: float
-    random_label_test_accuracy: float
+    models: list[TrainedModel]
     rows: list[dict[str, object]]
-    true_label_epochs: int = 0
-    random_label_epochs: int = 0
     target_accuracy: float = 0.95
 
     @property
     def memorized(self) -> bool:
-        return self.random_label_train_accuracy >= self.target_accuracy
+        return all(m.train_accuracy >= self.target_accuracy for m in self.models if m.role == "permuted")
+
+    def model(self, seed: int, role: str) -> TrainedModel:
+        return next(m for m in self.models if m.seed == seed and m.role == role)
+
+
+def _seed_means(rows: Sequence[dict[str, object]], measure: str) -> dict[tuple[str, str, int], float]:
+    groups: dict[tuple[str, str, int], list[float]] = {}
+    for row in rows:
+        key = (str(row["method"]), str(row["comparison"]), int(row["seed"]))
+        groups.setdefault(key, []).append(float(row[measure]))
+    return {key: sum(values) / len(values) for key, values in groups.items()}
+
+
+def summarize_data_randomization(
+    rows: Sequence[dict[str, object]],
+) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """Per (method, comparison) and measure: mean over seeds of each seed's image mean, and the
+    Student-t 95% half-width across seeds (NaN for one seed).
+
+    Besides the two comparisons, ``"ceiling - test"`` is the paired difference per seed
+    (``"true vs true"`` minus ``"true vs permuted"``): a method passes where it is clearly above 0.
+    """
+    summary: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    for measure in SIMILARITY_MEASURES:
+        means = _seed_means(rows, measure)
+        methods = dict.fromkeys(method for method, _, _ in means)
+        seeds = sorted({seed for _, _, seed in means})
+        for method in methods:
+            per_comparison = {c: [means[(method, c, s)] for s in seeds] for c in COMPARISONS}
+            ceiling, test = per_comparison["true vs true"], per_comparison["true vs permuted"]
+            gaps = [a - b for a, b in zip(ceiling, test, strict=True)]
+            for comparison, values in [*per_comparison.items(), ("ceiling - test", gaps)]:
+                summary.setdefault((method, comparison), {})[measure] = mean_interval(values)
+    return summary
+
+
+def _train_seed(
+    seed: int, train_count: int, test_count: int, max_epochs: int, target_accuracy: float, progress: bool
+) -> tuple[dict[str, nn.Module], list[TrainedModel], tuple[Tensor, Tensor]]:
+    base = 10 * seed
+    images, labels = shapes_dataset(train_count, base)
+    test_images, test_labels = shapes_dataset(test_count, base + 1)
+    permuted = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(base + 2))]
+    trained, models = {}, []
+    for offset, role in enumerate(ROLES, start=3):
+        model = small_cnn(base + offset)
+        targets = permuted if role == "permuted" else labels
+        bar = f"seed {seed}: train on {'permuted' if role == 'permuted' else 'true'} labels" if progress else None
+        accuracy, epochs = train(model, images, targets, max_epochs, base + offset, target_accuracy, progress=bar)
+        trained[role] = model
+        models.append(
+            TrainedModel(seed, role, base + offset, accuracy, _accuracy(model, test_images, test_labels), epochs)
+        )
+    return trained, models, (test_images, test_labels)
 
 
 def run_data_randomization(
@@ -143,35 +225,46 @@ def run_data_randomization(
     train_count: int = 256,
     test_count: int = 32,
     max_epochs: int = 400,
-    seed: int = 0,
+    seeds: Sequence[int] = (0, 1, 2),
     target_accuracy: float = 0.95,
     progress: bool = False,
 ) -> DataRandomizationResult:
-    """Train on true and on permuted labels until each fits, compare the maps; writes ``out/data_randomization.csv``.
+    """Train, per seed, two true-label models and a permuted-label model from independent
+    initialisations, compare the maps; writes ``out/data_randomization.csv`` and ``out/run_info.json``.
 
-    Both trainings stop once their training accuracy reaches ``target_accuracy`` (or after
-    ``max_epochs``); check :attr:`DataRandomizationResult.memorized` before reading the similarities.
+    Seed ``s`` draws the training and test images, the permutation and the three initial weights
+    from ``10 s`` to ``10 s + 5``. Every training stops once its training accuracy reaches
+    ``target_accuracy`` (or after ``max_epochs``); check :attr:`DataRandomizationResult.memorized`
+    before reading the similarities, and read them with :func:`summarize_data_randomization`.
+
+    Raises:
+        ValueError: no seed, or a method without sanity maps.
     """
-    images, labels = shapes_dataset(train_count, seed)
-    test_images, test_labels = shapes_dataset(test_count, seed + 1)
-    permuted = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + 2))]
-    initial = small_cnn(seed)
-    true_model, random_model = copy.deepcopy(initial), copy.deepcopy(initial)
-    bars = ("train on true labels", "train on permuted labels") if progress else (None, None)
-    true_train, true_epochs = train(true_model, images, labels, max_epochs, seed, target_accuracy, progress=bars[0])
-    random_train, random_epochs = train(
-        random_model, images, permuted, max_epochs, seed, target_accuracy, progress=bars[1]
-    )
-    true_test = _accuracy(true_model, test_images, test_labels)
-    random_test = _accuracy(random_model, test_images, test_labels)
+    if not seeds:
+        raise ValueError("data randomisation needs at least one seed")
+    unknown = [m for m in methods if m not in SANITY_METHODS]
+    if unknown:
+        raise ValueError(f"no sanity maps for method(s) {unknown}: choose from {', '.join(SANITY_METHODS)}")
+    models: list[TrainedModel] = []
     rows: list[dict[str, object]] = []
-    for method in methods:
-        true_maps = sanity_maps(method, true_model, true_model[EXPLAINED_LAYER], test_images, test_labels)
-        random_maps = sanity_maps(method, random_model, random_model[EXPLAINED_LAYER], test_images, test_labels)
-        for index in range(test_count):
-            similarity = map_similarity(true_maps[index], random_maps[index])
-            rows.append({"method": method, "image": index} | {k: f"{v:.6f}" for k, v in similarity.items()})
-    write_rows(out / "data_randomization.csv", ("method", "image", *SIMILARITY_MEASURES), rows)
+    for seed in seeds:
+        trained, seed_models, (test_images, test_labels) = _train_seed(
+            seed, train_count, test_count, max_epochs, target_accuracy, progress
+        )
+        models += seed_models
+        for method in methods:
+            maps = {
+                role: sanity_maps(method, model, model[EXPLAINED_LAYER], test_images, test_labels)
+                for role, model in trained.items()
+            }
+            for comparison, (first, second) in COMPARISONS.items():
+                for index in range(test_count):
+                    similarity = map_similarity(maps[first][index], maps[second][index])
+                    rows.append(
+                        {"seed": seed, "comparison": comparison, "method": method, "image": index}
+                        | {k: f"{v:.6f}" for k, v in similarity.items()}
+                    )
+    write_rows(out / "data_randomization.csv", ("seed", "comparison", "method", "image", *SIMILARITY_MEASURES), rows)
     write_run_info(
         out,
         experiment="data randomization",
@@ -179,11 +272,8 @@ def run_data_randomization(
         train_count=train_count,
         test_count=test_count,
         max_epochs=max_epochs,
-        seed=seed,
+        seeds=list(seeds),
         target_accuracy=target_accuracy,
-        epochs={"true labels": true_epochs, "permuted labels": random_epochs},
-        train_accuracy={"true labels": true_train, "permuted labels": random_train},
+        models=[vars(m) for m in models],
     )
-    return DataRandomizationResult(
-        true_train, true_test, random_train, random_test, rows, true_epochs, random_epochs, target_accuracy
-    )
+    return DataRandomizationResult(models, rows, target_accuracy)
