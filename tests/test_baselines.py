@@ -63,7 +63,7 @@ def test_grad_cam_library_checks_the_target_count_and_releases_hooks_on_error():
         GradCamLibraryMethod("gradcam")(net, net[1], images, torch.tensor([0, 1, 99]))
     assert all(len(m._forward_hooks) == 0 for m in net.modules())
     with pytest.raises(ValueError, match="unknown pytorch-grad-cam method"):
-        GradCamLibraryMethod("eigencam")
+        GradCamLibraryMethod("eigencam2")
 
 
 def test_softmax_and_logit_targets_differ():

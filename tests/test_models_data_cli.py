@@ -13,6 +13,7 @@ import torchvision
 from PIL import Image
 
 from captum_advise import LayerADVISE
+from captum_advise.attr import resolve_reshape_transform
 from captum_advise.cli import choices, main
 from captum_advise.data import ImageReadError, embedded_photos, labelled_folder, read_image, unlabelled_folder
 from captum_advise.models import PRESETS, WeightsUnavailableError, check_device, load_model, resolve_layer
@@ -28,8 +29,11 @@ def test_every_preset_builds_with_random_weights_and_its_layers_give_feature_map
     assert loaded.random_weights and not loaded.model.training
     assert len(loaded.class_names) == 1000 and loaded.class_names[1] == "goldfish"
     shapes = {}
+    as_map = resolve_reshape_transform(loaded.reshape_transform) or (lambda output: output)
     handles = [
-        loaded.layer(layer).register_forward_hook(lambda m, i, o, depth=depth: shapes.__setitem__(depth, o.shape))
+        loaded.layer(layer).register_forward_hook(
+            lambda m, i, o, depth=depth: shapes.__setitem__(depth, as_map(o).shape)
+        )
         for depth, layer in loaded.preset.depth_layers.items()
     ]
     size = loaded.preset.preprocessor.crop
@@ -49,6 +53,9 @@ def test_every_preset_builds_with_random_weights_and_its_layers_give_feature_map
         "xception": (2048, 10, 10),
         "mobilenet_v2": (1280, 7, 7),
         "efficientnet_lite0": (1280, 7, 7),
+        "vit_base_patch16_224": (768, 14, 14),
+        "deit_small_patch16_224": (384, 14, 14),
+        "swin_tiny_patch4_window7_224": (768, 7, 7),
     }[name]
     assert tuple(shapes["deep"][1:]) == expected_deep
     assert size == (299 if name == "xception" else 224)
@@ -62,6 +69,9 @@ def test_reference_layers_are_the_ones_the_spec_names():
         "xception": "conv4",
         "mobilenet_v2": "features.18",
         "efficientnet_lite0": "bn2",
+        "vit_base_patch16_224": "blocks.11.norm1",
+        "deit_small_patch16_224": "blocks.11.norm1",
+        "swin_tiny_patch4_window7_224": "layers.3.blocks.1.norm1",
     }
     vgg = load_model("vgg16", weights="none")
     assert isinstance(vgg.layer(), torch.nn.Conv2d)
@@ -215,7 +225,7 @@ def test_command_line_errors_are_one_line_and_non_zero(monkeypatch, tmp_path, ca
 
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", photo, "--model", "lenet", *out])
-    assert exit_info.value.code == 2 and "invalid choice: 'lenet'" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "unknown model 'lenet'" in capsys.readouterr().err
 
     assert main(["explain", photo, "--model", "mobilenet_v2", "--layer", "features.99", *out]) == 1
     assert "no layer named 'features.99'" in capsys.readouterr().err
@@ -304,6 +314,15 @@ def test_cli_choices_are_the_library_names():
     assert (tuple(PAPER_DENSITIES), tuple(SANITY_METHODS)) == (choices.PAPER_DENSITIES, choices.SANITY_METHODS)
     assert (tuple(ROBUSTNESS_METHODS), QUANTUS_METRICS) == (choices.ROBUSTNESS_METHODS, choices.QUANTUS_METRICS)
     assert (choices.COMPARED_METHODS, choices.CONTROL_METHODS) == (COMPARED_METHODS, CONTROL_METHODS)
+    from captum_advise.baselines import ALL_METHODS, LAYER_ATTRIBUTIONS, MORE_METHODS
+    from captum_advise.experiments import DEFAULT_SANITY_METHODS
+    from captum_advise.models import TIMM_PREFIX
+
+    assert (choices.ALL_METHODS, choices.MORE_METHODS) == (ALL_METHODS, MORE_METHODS)
+    assert tuple(LAYER_ATTRIBUTIONS) == choices.LIBRARY_METHODS
+    assert choices.DEFAULT_SANITY_METHODS == DEFAULT_SANITY_METHODS
+    assert set(choices.DEFAULT_ROBUSTNESS_METHODS) <= set(ROBUSTNESS_METHODS)
+    assert choices.TIMM_PREFIX == TIMM_PREFIX
     from captum_advise.baselines.advise import RULES
 
     assert choices.ADVISE_RULES == RULES

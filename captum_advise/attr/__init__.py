@@ -13,6 +13,12 @@ from captum_advise.attr.group_rules import (
     score_groups,
 )
 from captum_advise.attr.layer_advise import LayerADVISE
+from captum_advise.attr.token_layout import (
+    ReshapeTransform,
+    resolve_reshape_transform,
+    swin_tokens_to_map,
+    vit_tokens_to_map,
+)
 from captum_advise.attr.unit_relevance import flatten_column_major, unit_relevance
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "LayerADVISE",
     "PeakGroup",
     "PeakGroupMaps",
+    "ReshapeTransform",
     "confidence_choice",
     "confidence_weighted_maps",
     "explanation_confidence",
@@ -30,6 +37,9 @@ __all__ = [
     "min_max_normalize",
     "normalize_and_resize",
     "peak_group_maps",
+    "resolve_reshape_transform",
     "score_groups",
+    "swin_tokens_to_map",
     "unit_relevance",
+    "vit_tokens_to_map",
 ]

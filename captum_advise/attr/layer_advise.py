@@ -24,6 +24,7 @@ from captum_advise.attr.layer_capture import (
     score_gradients,
 )
 from captum_advise.attr.peak_groups import grad_cam_weights, group_maps
+from captum_advise.attr.token_layout import ReshapeTransform, resolve_reshape_transform
 from captum_advise.attr.unit_relevance import unit_relevance
 from captum_advise.density.adaptive_kde import BACKENDS, Backend
 from captum_advise.models.state import preserved_state
@@ -85,12 +86,13 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         n_bandwidths: int = 10,
         score: Literal["softmax", "logit"] = "softmax",
         density_backend: Backend = "auto",
+        reshape_transform: ReshapeTransform = None,
     ) -> None:
         r"""
         Args:
             forward_func: the model (or a function of the inputs) returning (N, C) logits.
-            layer: the convolutional layer to explain; its output (or input, see ``attribute``)
-                must have shape (N, K, U, V).
+            layer: the layer to explain; its output (or input, see ``attribute``) must have
+                shape (N, K, U, V), or be turned into it by ``reshape_transform``.
             device_ids: device ids of a DataParallel model, as in Captum.
             density_of: whose density gives each unit's relevance: ``"activations"`` (the
                 authors' code, default) or ``"gradients"`` (the paper's text; then relevance
@@ -101,6 +103,10 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             score: ``"softmax"`` (reference: probabilities) or ``"logit"``.
             density_backend: the density estimate's backend (``"auto"``: numba on a CPU, the
                 fused Triton kernel on CUDA), as for :func:`~captum_advise.density.adaptive_kde`.
+            reshape_transform: how a token layer's output becomes (N, K, U, V), as
+                pytorch-grad-cam's argument: ``"vit"`` ((N, 1 + h*w, D) tokens, the class token
+                and a distillation token dropped), ``"swin"`` ((N, h, w, D)), a callable, or None
+                (default: the layer gives a feature map); see :mod:`~captum_advise.attr.token_layout`.
         """
         if isinstance(forward_func, nn.Module) and not any(module is layer for module in forward_func.modules()):
             raise ValueError(f"layer {type(layer).__name__} is not a submodule of the model passed as forward_func")
@@ -117,6 +123,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         self.n_bandwidths = n_bandwidths
         self.score = score
         self.density_backend = density_backend
+        self.reshape_transform = resolve_reshape_transform(reshape_transform)
         self._warned_training = False
 
     @log_usage()
@@ -337,6 +344,8 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 attribute_to_layer_input,
                 self.score,
                 self.device_ids,
+                self.reshape_transform,
+                f"layer {self._layer_name()}",
             )
         if switched and not self._warned_training:
             self._warned_training = True

@@ -16,6 +16,8 @@ import torch
 from captum._utils.typing import TargetType
 from torch import Tensor, nn
 
+from captum_advise.attr.token_layout import feature_map
+
 __all__ = [
     "LayerPass",
     "check_inputs_device",
@@ -37,15 +39,21 @@ class LayerPass:
             (one unless the model is a DataParallel), in device order; values exactly as the layer
             produced them, before any in-place operation downstream.
         scores: (N, C) class scores (softmax probabilities or logits), still attached to the graph.
+        transform: the layer's reshape transform (a token layer's output as a feature map), or None.
     """
 
     leaves: tuple[Tensor, ...]
     scores: Tensor
+    transform: Callable[[Tensor], Tensor] | None = None
+
+    def as_map(self, value: Tensor) -> Tensor:
+        """A leaf (or its gradient), shaped as the layer's tensor, as the (n, K, U, V) feature map."""
+        return value if self.transform is None else self.transform(value)
 
     @property
     def activations(self) -> Tensor:
         """(N, K, U, V) the layer's values, detached."""
-        return torch.cat([leaf.detach() for leaf in self.leaves], dim=0)
+        return torch.cat([self.as_map(leaf.detach()) for leaf in self.leaves], dim=0)
 
 
 def _first_parameter_device(forward_func: Callable[..., Any]) -> torch.device | None:
@@ -73,16 +81,12 @@ def check_inputs_device(
             )
 
 
-def _as_leaf(value: Tensor, where: str) -> Tensor:
+def _as_leaf(value: Tensor, where: str, transform: Callable[[Tensor], Tensor] | None) -> Tensor:
     if not isinstance(value, Tensor):
-        raise ValueError(f"the layer's {where} must be a tensor of shape (N, K, U, V), got {type(value).__name__}")
-    if value.dim() != 4:
-        raise ValueError(
-            f"the layer's {where} has shape {tuple(value.shape)}; ADVISE needs a convolutional feature map "
-            "of shape (N, K, U, V) (batch, units, height, width)"
-        )
+        raise ValueError(f"{where} must be a tensor of shape (N, K, U, V), got {type(value).__name__}")
     if not value.is_floating_point():
-        raise ValueError(f"the layer's {where} has dtype {value.dtype}; ADVISE needs floating-point activations")
+        raise ValueError(f"{where} has dtype {value.dtype}; ADVISE needs floating-point activations")
+    feature_map(value.detach(), transform, where)
     return value.detach().requires_grad_()
 
 
@@ -101,6 +105,8 @@ def forward_with_layer(
     attribute_to_layer_input: bool,
     score: ScoreKind,
     device_ids: Sequence[int] | None = None,
+    reshape_transform: Callable[[Tensor], Tensor] | None = None,
+    layer_name: str = "the layer",
 ) -> LayerPass:
     """Run the model once with the layer's output (or input) replaced by an equal leaf tensor.
 
@@ -116,6 +122,9 @@ def forward_with_layer(
         attribute_to_layer_input: use the layer's input instead of its output.
         score: ``"softmax"`` (reference) or ``"logit"``.
         device_ids: DataParallel device ids, to order the per-device captures.
+        reshape_transform: a resolved transform (:mod:`~captum_advise.attr.token_layout`) that
+            turns the layer's tensor into (N, K, U, V); None when the tensor is the feature map.
+        layer_name: how messages name the layer.
 
     Returns:
         :class:`LayerPass`.
@@ -123,7 +132,7 @@ def forward_with_layer(
     captured: list[Tensor] = []
 
     def replace_output(_module: nn.Module, _args: Any, output: Any) -> Tensor:
-        leaf = _as_leaf(output, "output")
+        leaf = _as_leaf(output, f"{layer_name}'s output", reshape_transform)
         captured.append(leaf)
         # A clone goes downstream, so an in-place op there (VGG's ReLU) cannot alter the leaf.
         return leaf.clone()
@@ -131,7 +140,7 @@ def forward_with_layer(
     def replace_input(_module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
         if len(args) != 1:
             raise ValueError(f"attribute_to_layer_input needs a layer called with one tensor, got {len(args)} inputs")
-        leaf = _as_leaf(args[0], "input")
+        leaf = _as_leaf(args[0], f"{layer_name}'s input", reshape_transform)
         captured.append(leaf)
         return (leaf.clone(),)
 
@@ -162,7 +171,7 @@ def forward_with_layer(
     layer_batch = sum(leaf.shape[0] for leaf in leaves)
     if layer_batch != inputs[0].shape[0]:
         raise ValueError(f"the layer's tensor has batch size {layer_batch} but the inputs have {inputs[0].shape[0]}")
-    return LayerPass(leaves=leaves, scores=scores)
+    return LayerPass(leaves=leaves, scores=scores, transform=reshape_transform)
 
 
 def _check_logits(output: Any, batch_size: int) -> None:
@@ -253,7 +262,7 @@ def score_gradients(layer_pass: LayerPass, targets: Tensor, retain_graph: bool =
         )
     return torch.cat(
         [
-            torch.zeros_like(leaf) if grad is None else grad
+            layer_pass.as_map(torch.zeros_like(leaf) if grad is None else grad)
             for leaf, grad in zip(layer_pass.leaves, gradients, strict=True)
         ]
     )

@@ -3,39 +3,81 @@
 from captum_advise.baselines.advise import AdviseMethod
 from captum_advise.baselines.captum_layer_cams import (
     LAYER_ATTRIBUTIONS,
+    LayerAblationCam,
+    LayerEigenCam,
+    LayerEigenGradCam,
+    LayerFem,
+    LayerFinerCam,
+    LayerFullGrad,
+    LayerGradCamElementWise,
     LayerGradCamLib,
     LayerGradCamPlusPlus,
+    LayerHiResCam,
+    LayerKpcaCam,
     LayerLayerCam,
     LayerRandomCam,
+    LayerRefineCam,
     LayerScoreCam,
+    LayerShapleyCam,
+    LayerXGradCam,
 )
 from captum_advise.baselines.control_attributions import LayerCenterPrior, LayerRandomMap, LayerSobelCam, center_prior
 from captum_advise.baselines.control_method import CONTROL_METHODS, ControlMethod
 from captum_advise.baselines.explanations import Explanations, MapVariant, SingleMapMethod, explain_two_classes
-from captum_advise.baselines.grad_cam_library import CAM_CLASSES, GRADIENT_RELU_METHODS
+from captum_advise.baselines.grad_cam_library import (
+    CAM_CLASSES,
+    CLASS_AGNOSTIC_METHODS,
+    GRADIENT_RELU_METHODS,
+    INPUT_RESOLUTION_METHODS,
+    MORE_CAM_CLASSES,
+)
 from captum_advise.baselines.grad_cam_method import GradCamLibraryMethod
 from captum_advise.baselines.lime import LimeMethod, TreeSurrogate, superpixels, top_superpixel_mask
-from captum_advise.baselines.registry import COMPARED_METHODS, METHOD_NAMES, build_method, explain_batch
+from captum_advise.baselines.registry import (
+    ALL_METHODS,
+    COMPARED_METHODS,
+    METHOD_NAMES,
+    MORE_METHODS,
+    build_method,
+    explain_batch,
+)
 
 __all__ = [
+    "ALL_METHODS",
     "CAM_CLASSES",
+    "CLASS_AGNOSTIC_METHODS",
     "COMPARED_METHODS",
     "CONTROL_METHODS",
     "GRADIENT_RELU_METHODS",
+    "INPUT_RESOLUTION_METHODS",
     "LAYER_ATTRIBUTIONS",
     "METHOD_NAMES",
+    "MORE_CAM_CLASSES",
+    "MORE_METHODS",
     "AdviseMethod",
     "ControlMethod",
     "Explanations",
     "GradCamLibraryMethod",
+    "LayerAblationCam",
     "LayerCenterPrior",
+    "LayerEigenCam",
+    "LayerEigenGradCam",
+    "LayerFem",
+    "LayerFinerCam",
+    "LayerFullGrad",
+    "LayerGradCamElementWise",
     "LayerGradCamLib",
     "LayerGradCamPlusPlus",
+    "LayerHiResCam",
+    "LayerKpcaCam",
     "LayerLayerCam",
     "LayerRandomCam",
     "LayerRandomMap",
+    "LayerRefineCam",
     "LayerScoreCam",
+    "LayerShapleyCam",
     "LayerSobelCam",
+    "LayerXGradCam",
     "LimeMethod",
     "MapVariant",
     "SingleMapMethod",

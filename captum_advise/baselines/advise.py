@@ -14,6 +14,7 @@ from captum_advise.attr import LayerADVISE
 from captum_advise.attr.explanation import ADVISEExplanation, normalize_and_resize
 from captum_advise.attr.group_rules import explanation_confidence
 from captum_advise.attr.random_groups import shuffled_relevance
+from captum_advise.attr.token_layout import ReshapeTransform
 from captum_advise.baselines.explanations import Explanations, MapVariant
 from captum_advise.baselines.seeds import content_generator
 from captum_advise.matlab import UpsampleMode
@@ -44,6 +45,8 @@ class AdviseMethod:
             two backward passes and the rules' forward passes, no density estimate.
         seed: the run seed of the draws (each image's draw d is seeded from its input values, d
             and this seed).
+        reshape_transform: how a token layer's output is read as (N, K, U, V) (``"vit"``,
+            ``"swin"``, a callable, or None), as for :class:`LayerADVISE`.
     """
 
     name: str = "advise"
@@ -56,6 +59,7 @@ class AdviseMethod:
     rules: tuple[str, ...] = RULES
     random_group_draws: int = 2
     seed: int = 0
+    reshape_transform: ReshapeTransform = None
 
     def explain_batch(
         self, model: nn.Module, layer: nn.Module, inputs: Tensor, first: Tensor, second: Tensor
@@ -75,6 +79,7 @@ class AdviseMethod:
             value_range=self.value_range,
             n_bandwidths=self.n_bandwidths,
             score=self.score,
+            reshape_transform=self.reshape_transform,
         )
         explanation = advise.explain(
             inputs, target=first, second_target=second, relu_attributions=self.relu_attributions

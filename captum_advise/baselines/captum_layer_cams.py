@@ -1,7 +1,8 @@
 """pytorch-grad-cam's methods as Captum layer attributions, drop-ins beside ``LayerGradCam``.
 
-``LayerGradCamPlusPlus``, ``LayerScoreCam``, ``LayerLayerCam`` and ``LayerGradCamLib`` (the library's
-own Grad-CAM) take Captum's constructor ``(forward_func, layer, device_ids=None)`` and ``attribute``
+One class per class-map method of pytorch-grad-cam 1.5.7 (``LayerGradCamLib`` is the library's own
+Grad-CAM, beside Captum's ``LayerGradCam``; :data:`LAYER_ATTRIBUTIONS` lists them by method name).
+They take Captum's constructor ``(forward_func, layer, device_ids=None)`` and ``attribute``
 arguments, and return the library's class activation map at the layer's resolution, (N, 1, U, V),
 as Captum's layer methods do, so that ``LayerAttribution.interpolate``, ``sensitivity_max`` and
 ``infidelity`` apply. The map explains ``forward_func``'s raw output for the target class by
@@ -27,17 +28,30 @@ from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_advise.attr.layer_capture import resolve_targets, target_indices
+from captum_advise.attr.token_layout import ReshapeTransform, resolve_reshape_transform
 from captum_advise.baselines.grad_cam_library import Score, library_maps
 from captum_advise.baselines.seeds import content_seed
 from captum_advise.models import preserved_state
 
 __all__ = [
     "LAYER_ATTRIBUTIONS",
+    "LayerAblationCam",
+    "LayerEigenCam",
+    "LayerEigenGradCam",
+    "LayerFem",
+    "LayerFinerCam",
+    "LayerFullGrad",
+    "LayerGradCamElementWise",
     "LayerGradCamLib",
     "LayerGradCamPlusPlus",
+    "LayerHiResCam",
+    "LayerKpcaCam",
     "LayerLayerCam",
     "LayerRandomCam",
+    "LayerRefineCam",
     "LayerScoreCam",
+    "LayerShapleyCam",
+    "LayerXGradCam",
 ]
 
 
@@ -66,6 +80,7 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
         score: Score = "logit",
         gradient_relu: bool = True,
         score_cam_batch_size: int = 32,
+        reshape_transform: ReshapeTransform = None,
     ):
         r"""
         Args:
@@ -77,7 +92,10 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
                 ``"softmax"`` (the class's probability, as the reference explains it).
             gradient_relu: False removes the positive part of the gradients in Grad-CAM++'s
                 weights and Layer-CAM's position weights (the noise ablation's "without ReLU").
-            score_cam_batch_size: masked images per forward pass in Score-CAM.
+            score_cam_batch_size: masked images per forward pass in Score-CAM and Ablation-CAM.
+            reshape_transform: how a token layer's output is read as (N, K, U, V): ``"vit"``,
+                ``"swin"``, a callable (:mod:`~captum_advise.attr.token_layout`), or None; handed to
+                the library as its ``reshape_transform``.
         """
         if score not in ("softmax", "logit"):
             raise ValueError(f"score must be one of ('softmax', 'logit'), got {score!r}")
@@ -86,6 +104,7 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
         self.score = score
         self.gradient_relu = gradient_relu
         self.score_cam_batch_size = score_cam_batch_size
+        self.reshape_transform = resolve_reshape_transform(reshape_transform)
 
     @log_usage()
     def attribute(
@@ -108,7 +127,8 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
                 False (Captum's default) keeps the negative values.
 
         Returns:
-            (N, 1, U, V) float32 tensor on the first input's device.
+            (N, 1, U, V) float32 tensor on the first input's device ((N, 1, H, W), at the input's
+            resolution, for :class:`LayerFullGrad`).
 
         Raises:
             ValueError: ``attribute_to_layer_input=True``; a target of the wrong form, count or range.
@@ -141,6 +161,7 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
                 gradient_relu=self.gradient_relu,
                 score_cam_batch_size=self.score_cam_batch_size,
                 seeds=self._seeds(first, targets),
+                reshape_transform=self.reshape_transform,
             )
         return torch.from_numpy(maps).to(device=first.device).unsqueeze(1)
 
@@ -193,20 +214,125 @@ class LayerRandomCam(_LibraryLayerCam):
         *,
         score: Score = "logit",
         seed: int = 0,
+        reshape_transform: ReshapeTransform = None,
     ):
         r"""
         Args:
-            forward_func, layer, device_ids, score: as for :class:`LayerGradCamLib`.
+            forward_func, layer, device_ids, score, reshape_transform: as for :class:`LayerGradCamLib`.
             seed: the run seed mixed into every example's seed.
         """
-        super().__init__(forward_func, layer, device_ids, score=score)
+        super().__init__(forward_func, layer, device_ids, score=score, reshape_transform=reshape_transform)
         self.seed = seed
 
     def _seeds(self, first: Tensor, targets: Tensor) -> list[int]:
         return [content_seed(first[n], int(targets[n]), self.seed) for n in range(first.shape[0])]
 
 
+class LayerHiResCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``HiResCAM`` as a Captum layer attribution: gradient times activation, summed over units."""
+
+    method = "hirescam"
+
+
+class LayerXGradCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``XGradCAM`` as a Captum layer attribution: Grad-CAM with activation-normalised weights."""
+
+    method = "xgradcam"
+
+
+class LayerGradCamElementWise(_LibraryLayerCam):
+    """pytorch-grad-cam's ``GradCAMElementWise`` as a Captum layer attribution: the ReLU of gradient times
+    activation, summed over units."""
+
+    method = "gradcamelementwise"
+
+
+class LayerEigenCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``EigenCAM`` as a Captum layer attribution: the activations' first principal
+    component. It uses no gradient: the map is the same for every class."""
+
+    method = "eigencam"
+
+
+class LayerEigenGradCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``EigenGradCAM`` as a Captum layer attribution: the first principal component
+    of gradient times activation."""
+
+    method = "eigengradcam"
+
+
+class LayerAblationCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``AblationCAM`` as a Captum layer attribution: each unit weighted by the score's
+    relative drop when it is ablated (one forward pass per unit, ``score_cam_batch_size`` at a time;
+    the layer is swapped for the library's ablation layer while it runs, and always put back)."""
+
+    method = "ablationcam"
+
+
+class LayerFullGrad(_LibraryLayerCam):
+    """pytorch-grad-cam's ``FullGrad`` as a Captum attribution: gradient x input plus gradient x bias of
+    every Conv2d and BatchNorm2d with a bias, as the library runs it. ``layer`` is not used (FullGrad has
+    no one layer), and the map is at the input's resolution, min-max scaled by the library: (N, 1, H, W)."""
+
+    method = "fullgrad"
+
+
+class LayerKpcaCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``KPCA_CAM`` as a Captum layer attribution: the activations' first kernel principal
+    component (the library's sigmoid kernel). It uses no gradient: the map is the same for every class."""
+
+    method = "kpcacam"
+
+
+class LayerFem(_LibraryLayerCam):
+    """pytorch-grad-cam's ``FEM`` as a Captum layer attribution: each unit weighted by the share of its
+    positions above its mean plus two standard deviations. It uses no gradient: the same map for every class."""
+
+    method = "fem"
+
+
+class LayerShapleyCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``ShapleyCAM`` as a Captum layer attribution: weights from the gradient and a
+    Hessian-vector product (a second backward pass). The library cannot run it through
+    ``reshape_transform``: a one-line error says so."""
+
+    method = "shapleycam"
+
+
+class LayerFinerCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``FinerCAM`` as a Captum layer attribution: Grad-CAM of the target's logit minus
+    the logits of its three nearest classes, weighted by their probabilities (the library's own choice
+    of comparison classes; ``score`` does not apply). One image per library call."""
+
+    method = "finercam"
+
+
+class LayerRefineCam(_LibraryLayerCam):
+    """pytorch-grad-cam's ``RefineCAM`` as a Captum layer attribution: the product of its base method's
+    (Grad-CAM++) maps over the given layers, min-max scaled; at one layer, Grad-CAM++ min-max scaled."""
+
+    method = "refinecam"
+
+
 # The Captum attribution of each pytorch-grad-cam method, by the evaluator's method name.
 LAYER_ATTRIBUTIONS: dict[str, type[_LibraryLayerCam]] = {
-    cls.method: cls for cls in (LayerGradCamLib, LayerGradCamPlusPlus, LayerScoreCam, LayerLayerCam)
+    cls.method: cls
+    for cls in (
+        LayerGradCamLib,
+        LayerGradCamPlusPlus,
+        LayerScoreCam,
+        LayerLayerCam,
+        LayerHiResCam,
+        LayerXGradCam,
+        LayerGradCamElementWise,
+        LayerEigenCam,
+        LayerEigenGradCam,
+        LayerAblationCam,
+        LayerFullGrad,
+        LayerKpcaCam,
+        LayerFem,
+        LayerShapleyCam,
+        LayerFinerCam,
+        LayerRefineCam,
+    )
 }

@@ -23,6 +23,7 @@ from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_advise.attr.layer_capture import forward_with_layer, resolve_targets
+from captum_advise.attr.token_layout import ReshapeTransform, resolve_reshape_transform
 from captum_advise.baselines.grad_cam_library import sobel_maps
 from captum_advise.baselines.seeds import content_generator
 from captum_advise.models import preserved_state
@@ -49,16 +50,26 @@ def _layer_pass(
             attribute_to_layer_input,
             "logit",
             attribution.device_ids,
+            attribution.reshape_transform,
         )
     activations = layer_pass.activations
-    if activations.dim() != 4:
-        raise ValueError(f"the layer's output must be (N, K, U, V), got shape {tuple(activations.shape)}")
     targets = resolve_targets(target, layer_pass.scores.detach())
     return inputs_tuple[0], (activations.shape[2], activations.shape[3]), targets
 
 
 class _LayerControlMap(LayerAttribution):
     """A control map at the layer's resolution: one forward pass for the layer's size and the targets."""
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Tensor],
+        layer: nn.Module,
+        device_ids: list[int] | None = None,
+        *,
+        reshape_transform: ReshapeTransform = None,
+    ) -> None:
+        super().__init__(forward_func, layer, device_ids)
+        self.reshape_transform = resolve_reshape_transform(reshape_transform)
 
     @log_usage()
     def attribute(
@@ -101,6 +112,7 @@ class LayerRandomMap(_LayerControlMap):
         device_ids: list[int] | None = None,
         *,
         seed: int = 0,
+        reshape_transform: ReshapeTransform = None,
     ) -> None:
         r"""
         Args:
@@ -108,8 +120,10 @@ class LayerRandomMap(_LayerControlMap):
             layer: the layer whose resolution the map has.
             device_ids: as Captum's.
             seed: the run seed mixed into every example's seed.
+            reshape_transform: how a token layer's output is read as (N, K, U, V)
+                (:mod:`~captum_advise.attr.token_layout`); None for a convolutional layer.
         """
-        super().__init__(forward_func, layer, device_ids)
+        super().__init__(forward_func, layer, device_ids, reshape_transform=reshape_transform)
         self.seed = seed
 
     def _maps(self, first: Tensor, size: tuple[int, int], targets: Tensor) -> Tensor:
@@ -142,6 +156,7 @@ class LayerCenterPrior(_LayerControlMap):
         device_ids: list[int] | None = None,
         *,
         sigma: float = 0.25,
+        reshape_transform: ReshapeTransform = None,
     ) -> None:
         r"""
         Args:
@@ -149,10 +164,12 @@ class LayerCenterPrior(_LayerControlMap):
             layer: the layer whose resolution the map has.
             device_ids: as Captum's.
             sigma: the Gaussian's standard deviation as a fraction of the layer's shorter side.
+            reshape_transform: how a token layer's output is read as (N, K, U, V)
+                (:mod:`~captum_advise.attr.token_layout`); None for a convolutional layer.
         """
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"sigma must be a positive number, got {sigma!r}")
-        super().__init__(forward_func, layer, device_ids)
+        super().__init__(forward_func, layer, device_ids, reshape_transform=reshape_transform)
         self.sigma = float(sigma)
 
     def _maps(self, first: Tensor, size: tuple[int, int], targets: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from captum_advise.attr import normalize_and_resize
 from captum_advise.attr.explanation import min_max_normalize
+from captum_advise.attr.token_layout import ReshapeTransform
 from captum_advise.baselines.captum_layer_cams import LayerRandomCam
 from captum_advise.baselines.control_attributions import LayerCenterPrior, LayerRandomMap
 from captum_advise.baselines.grad_cam_library import Score, sobel_maps
@@ -39,6 +40,8 @@ class ControlMethod:
             ReLU's sign: the channel weights are random).
         upsample: as for the other methods.
         images: (N, 3, H, W) uint8 originals of the batch (set by the evaluator; ``sobelcam`` uses them).
+        reshape_transform: how a token layer's output is read as (N, K, U, V) (``"vit"``,
+            ``"swin"``, a callable, or None).
     """
 
     name: str
@@ -47,6 +50,7 @@ class ControlMethod:
     score: Score = "softmax"
     upsample: UpsampleMode = "matlab_bicubic"
     images: Tensor | None = None
+    reshape_transform: ReshapeTransform = None
     cs_of: ClassVar[str] = "maps"
 
     def __post_init__(self) -> None:
@@ -61,10 +65,16 @@ class ControlMethod:
                 raise ValueError("sobelcam needs the batch's uint8 originals in .images")
             return min_max_normalize(sobel_maps(self.images)).to(inputs.device)
         if self.name == "random":
-            at_layer = LayerRandomMap(model, layer, seed=self.seed).attribute(inputs, target=targets)
+            at_layer = LayerRandomMap(model, layer, seed=self.seed, reshape_transform=self.reshape_transform).attribute(
+                inputs, target=targets
+            )
         elif self.name == "center":
-            at_layer = LayerCenterPrior(model, layer, sigma=self.sigma).attribute(inputs, target=targets)
+            at_layer = LayerCenterPrior(
+                model, layer, sigma=self.sigma, reshape_transform=self.reshape_transform
+            ).attribute(inputs, target=targets)
         else:
-            attribution = LayerRandomCam(model, layer, score=self.score, seed=self.seed)
+            attribution = LayerRandomCam(
+                model, layer, score=self.score, seed=self.seed, reshape_transform=self.reshape_transform
+            )
             at_layer = attribution.attribute(inputs, target=targets, relu_attributions=True)
         return normalize_and_resize(at_layer[:, 0], size, self.upsample).to(torch.float32)

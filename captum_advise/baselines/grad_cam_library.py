@@ -9,37 +9,103 @@ class fails deep inside it (checked, one-line error); it explains logits unless 
 (``score="softmax"`` gives it softmax-probability targets); Score-CAM's batch size is an attribute
 (set, the library's documented way); Score-CAM builds every masked copy of every image of its
 batch at once (N x K x 3 x H x W floats: 7.7 GB for 8 images and 1280 units), so it is run one
-image at a time; its per-image progress bars have no public switch (silenced for the call); RandomCAM draws its channel
-weights from NumPy's global generator (seeded per image for the call, the generator's state restored);
-and SobelCAM is a function of the RGB image alone (:func:`sobel_maps`).
+image at a time; its and Ablation-CAM's per-image progress bars have no public switch (silenced
+for the call); Ablation-CAM swaps the layer out of the model while it runs (put back on every
+path); FullGrad prints a notice (swallowed); RandomCAM draws its channel weights from NumPy's
+global generator (seeded per image for the call, the generator's state restored); and SobelCAM is
+a function of the RGB image alone (:func:`sobel_maps`).
 
 The maps stay at the layer's resolution, without the library's min-max scaling and OpenCV resize,
-so that callers normalise and upsample them as the reference does. The Captum layer attributions
+so that callers normalise and upsample them as the reference does. Three methods are run as the
+library runs them, being what they are: FullGrad uses every bias layer and the input, not one
+layer (its map is at the input's resolution, min-max scaled); FinerCAM explains a class against
+its three nearest classes in logit; RefineCAM, a product over layers, is at one layer Grad-CAM++
+min-max scaled. EigenCAM, KPCA-CAM and FEM map the layer's activations alone: the same map for
+every class. The Captum layer attributions
 (:mod:`captum_advise.baselines.captum_layer_cams`) are built on this, and the evaluator's methods on
 those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from typing import Literal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext, redirect_stdout
+from functools import partial
+from io import StringIO
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, RandomCAM, ScoreCAM
+from pytorch_grad_cam import (
+    FEM,
+    KPCA_CAM,
+    AblationCAM,
+    AblationLayer,
+    AblationLayerVit,
+    EigenCAM,
+    EigenGradCAM,
+    FinerCAM,
+    FullGrad,
+    GradCAM,
+    GradCAMElementWise,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    RandomCAM,
+    RefineCAM,
+    ScoreCAM,
+    ShapleyCAM,
+    XGradCAM,
+)
+from pytorch_grad_cam import ablation_cam as ablation_cam_module
 from pytorch_grad_cam import score_cam as score_cam_module
+from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 from pytorch_grad_cam.sobel_cam import sobel_cam
+from pytorch_grad_cam.utils.find_layers import replace_layer_recursive
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
 from torch import Tensor, nn
 
 from captum_advise.models import preserved_state
 
-__all__ = ["CAM_CLASSES", "GRADIENT_RELU_METHODS", "LIBRARY_CLASSES", "Score", "library_maps", "sobel_maps"]
+__all__ = [
+    "CAM_CLASSES",
+    "CLASS_AGNOSTIC_METHODS",
+    "GRADIENT_RELU_METHODS",
+    "INPUT_RESOLUTION_METHODS",
+    "LIBRARY_CLASSES",
+    "MORE_CAM_CLASSES",
+    "Score",
+    "library_maps",
+    "sobel_maps",
+]
 
+# The methods every evaluation compares by default.
 CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "scorecam": ScoreCAM, "layercam": LayerCAM}
-# The library's methods the binding runs: the compared methods and RandomCAM, a control.
-LIBRARY_CLASSES = {**CAM_CLASSES, "randomcam": RandomCAM}
+# The library's other class-map methods, each by its class name in lower case without underscores.
+MORE_CAM_CLASSES = {
+    "hirescam": HiResCAM,
+    "xgradcam": XGradCAM,
+    "gradcamelementwise": GradCAMElementWise,
+    "eigencam": EigenCAM,
+    "eigengradcam": EigenGradCAM,
+    "ablationcam": AblationCAM,
+    "fullgrad": FullGrad,
+    "kpcacam": KPCA_CAM,
+    "fem": FEM,
+    "shapleycam": ShapleyCAM,
+    "finercam": FinerCAM,
+    "refinecam": RefineCAM,
+}
+# The library's methods the binding runs: the compared ones, the others, and RandomCAM, a control.
+LIBRARY_CLASSES = {**CAM_CLASSES, **MORE_CAM_CLASSES, "randomcam": RandomCAM}
+# FullGrad sums gradient x bias over every Conv2d and BatchNorm2d with a bias and the input: the
+# library gives it at the input's resolution, min-max scaled, and ignores the layer.
+INPUT_RESOLUTION_METHODS = ("fullgrad",)
+# Maps of the layer's activations alone (principal components, kernel PCA, k-sigma thresholds):
+# the same for every class.
+CLASS_AGNOSTIC_METHODS = ("eigencam", "kpcacam", "fem")
+# The meta-methods and the library's default base method of each.
+META_BASES = {"finercam": "gradcam", "refinecam": "gradcampp"}
 Score = Literal["softmax", "logit"]
 SCORE_TARGETS = {"softmax": ClassifierOutputSoftmaxTarget, "logit": ClassifierOutputTarget}
 
@@ -64,13 +130,15 @@ def _numpy_seed(seed: int) -> Iterator[None]:
 
 
 @contextmanager
-def _quiet_score_cam() -> Iterator[None]:
-    original = score_cam_module.tqdm
-    score_cam_module.tqdm = _Silent
+def _quiet_library() -> Iterator[None]:
+    """Score-CAM's and Ablation-CAM's per-image progress bars off, FullGrad's printed notice swallowed."""
+    originals = score_cam_module.tqdm, ablation_cam_module.tqdm
+    score_cam_module.tqdm = ablation_cam_module.tqdm = _Silent
     try:
-        yield
+        with redirect_stdout(StringIO()):
+            yield
     finally:
-        score_cam_module.tqdm = original
+        score_cam_module.tqdm, ablation_cam_module.tqdm = originals
 
 
 class _LayerResolutionMixin:
@@ -80,8 +148,11 @@ class _LayerResolutionMixin:
     relu: bool = True
 
     def compute_cam_per_layer(self, input_tensor, targets, eigen_smooth):
-        activations = [a.cpu().data.numpy() for a in self.activations_and_grads.activations]
-        gradients = [g.cpu().data.numpy() for g in self.activations_and_grads.gradients]
+        activations = self.activations_and_grads.activations
+        gradients = self.activations_and_grads.gradients
+        if self.detach:  # ShapleyCAM alone keeps the graph: it differentiates the gradients again
+            activations = [a.cpu().data.numpy() for a in activations]
+            gradients = [g.cpu().data.numpy() for g in gradients]
         cams = []
         for index, layer in enumerate(self.target_layers):
             grads = gradients[index] if index < len(gradients) else None
@@ -124,12 +195,33 @@ def _cam_class(name: str, relu: bool, gradient_relu: bool) -> type:
     return type(f"{base.__name__}AtLayer{suffix}", (_LayerResolutionMixin, base), {"relu": relu})
 
 
-LAYER_CAM_CLASSES = {
+LAYER_CAM_CLASSES: dict[tuple[str, bool, bool], Callable[..., Any]] = {
     (name, relu, gradient_relu): _cam_class(name, relu, gradient_relu)
     for name in LIBRARY_CLASSES
+    if name not in META_BASES and name not in INPUT_RESOLUTION_METHODS
     for relu in (True, False)
     for gradient_relu in (True, False)
 }
+# The meta-methods run the library's own code around their base method at the layer's resolution.
+LAYER_CAM_CLASSES.update(
+    {
+        (name, relu, gradient_relu): partial(
+            LIBRARY_CLASSES[name], base_method=LAYER_CAM_CLASSES[(base, relu, gradient_relu)]
+        )
+        for name, base in META_BASES.items()
+        for relu in (True, False)
+        for gradient_relu in (True, False)
+    }
+)
+# FullGrad as the library runs it: at the input's resolution, its ReLU-free sum of absolute values.
+LAYER_CAM_CLASSES.update(
+    {
+        (name, relu, gradient_relu): LIBRARY_CLASSES[name]
+        for name in INPUT_RESOLUTION_METHODS
+        for relu in (True, False)
+        for gradient_relu in (True, False)
+    }
+)
 
 
 def check_method(name: str) -> None:
@@ -150,74 +242,128 @@ def library_maps(
     gradient_relu: bool = True,
     score_cam_batch_size: int = 32,
     seeds: Sequence[int] | None = None,
+    reshape_transform: Callable[[Tensor], Tensor] | None = None,
 ) -> np.ndarray:
     """The library's class activation maps of ``targets`` at ``layer``, at the layer's resolution.
 
     Args:
-        name: a key of :data:`LIBRARY_CLASSES` (``"gradcam"``, ``"gradcampp"``, ``"scorecam"``,
-            ``"layercam"``, ``"randomcam"``).
+        name: a key of :data:`LIBRARY_CLASSES`.
         model: the one-input module the library runs; its train/eval flags, ``requires_grad`` and
-            ``.grad`` are restored on return (the library explains in eval mode).
-        layer: the layer whose output the maps are computed from.
+            ``.grad`` are restored on return (the library explains in eval mode), and a layer that
+            Ablation-CAM swapped out is put back on every path.
+        layer: the layer whose output the maps are computed from (FullGrad: unused).
         inputs: (N, ...) the model's input.
-        targets: (N,) non-negative integer classes.
-        score: ``"logit"`` (the library's default) or ``"softmax"`` (the class's probability).
+        targets: (N,) non-negative integer classes (unused by :data:`CLASS_AGNOSTIC_METHODS`;
+            FinerCAM explains each class against the three classes closest in logit, as the
+            library does when it picks the comparison classes).
+        score: ``"logit"`` (the library's default) or ``"softmax"`` (the class's probability);
+            FinerCAM's own target is a weighted logit difference, and the class-agnostic methods
+            explain no score.
         relu: False removes the library's ReLU on the weighted sum (negative values kept).
         gradient_relu: False also removes the positive part of the gradients in Grad-CAM++'s
             weights and in Layer-CAM's position weights (Grad-CAM and Score-CAM have none).
-        score_cam_batch_size: masked images per forward pass in Score-CAM.
+        score_cam_batch_size: masked images per forward pass in Score-CAM and Ablation-CAM.
         seeds: N seeds of NumPy's global generator, one per image (each image then runs alone):
             RandomCAM's channel weights are drawn from it; None leaves the generator as it is.
+        reshape_transform: the library's argument of that name: the layer's output (and its
+            gradients) as (N, K, U, V); Ablation-CAM then ablates the output's last axis.
 
     Returns:
-        (N, U, V) float32 maps.
+        (N, U, V) float32 maps; FullGrad's are (N, H, W), at the input's resolution, min-max scaled.
 
     Raises:
-        ValueError: an unknown method, a target count other than N, a class out of range.
+        ValueError: an unknown method, a target count other than N, a class out of range,
+            ShapleyCAM with a ``reshape_transform`` (the library's ShapleyCAM cannot run one).
     """
     check_method(name)
     if targets.numel() != inputs.shape[0]:
         raise ValueError(f"{name}: {targets.numel()} targets for {inputs.shape[0]} images")
     if seeds is not None and len(seeds) != inputs.shape[0]:
         raise ValueError(f"{name}: {len(seeds)} seeds for {inputs.shape[0]} images")
+    if name == "shapleycam" and reshape_transform is not None:
+        raise ValueError(
+            "shapleycam: pytorch-grad-cam 1.5.7's ShapleyCAM does not apply reshape_transform to the activations "
+            "it weights, so it cannot explain a token layer"
+        )
     cam_class = LAYER_CAM_CLASSES[(name, relu, gradient_relu)]
     classes = [int(c) for c in targets.flatten().tolist()]
     if any(c < 0 for c in classes):
         raise ValueError(f"target class indices must be >= 0, got {classes}")
-    step = 1 if name == "scorecam" or seeds is not None else max(1, inputs.shape[0])
+    one_by_one = name in ("scorecam", "finercam") or seeds is not None
+    step = 1 if one_by_one else max(1, inputs.shape[0])
+    call = partial(
+        _call,
+        name,
+        cam_class,
+        model,
+        layer,
+        score=score,
+        batch=score_cam_batch_size,
+        reshape_transform=reshape_transform,
+    )
     maps = []
     # Gradients also under torch.no_grad(), as LayerGradCam (captum.metrics calls explanations there).
-    with preserved_state(model), _quiet_score_cam(), torch.enable_grad():
+    with preserved_state(model), _quiet_library(), torch.enable_grad():
         for start in range(0, inputs.shape[0], step):
             with nullcontext() if seeds is None else _numpy_seed(seeds[start]):
-                maps.append(
-                    _call(
-                        cam_class,
-                        model,
-                        layer,
-                        inputs[start : start + step],
-                        classes[start : start + step],
-                        score,
-                        score_cam_batch_size,
-                    )
-                )
+                maps.append(call(inputs[start : start + step], classes[start : start + step]))
     return np.concatenate(maps).astype(np.float32, copy=False)
 
 
+def _construct(
+    name: str, cam_class: Callable[..., Any], model: nn.Module, layer: nn.Module, transform: Callable | None
+) -> Any:
+    if name in INPUT_RESOLUTION_METHODS:  # its bias layers are convolutions: no token layout to read
+        return cam_class(model=model, target_layers=[])
+    if name == "ablationcam":
+        ablation = AblationLayer() if transform is None else AblationLayerVit()
+        return cam_class(model=model, target_layers=[layer], reshape_transform=transform, ablation_layer=ablation)
+    return cam_class(model=model, target_layers=[layer], reshape_transform=transform)
+
+
+def _recorders(cam: Any) -> list[ActivationsAndGradients]:
+    """The hook holders of a library object: its own, a meta-method's base's, or one per layer."""
+    bases = [cam, getattr(cam, "base_cam", None), *getattr(cam, "base_cam_per_layer", ())]
+    return [base.activations_and_grads for base in bases if hasattr(base, "activations_and_grads")]
+
+
+def _restore_ablated_layer(cam: Any, model: nn.Module, layer: nn.Module) -> None:
+    """Ablation-CAM swaps the layer for its ablation layer and back; an error in between would leave it swapped."""
+    ablation = getattr(cam, "ablation_layer", None)
+    if ablation is not None and any(module is ablation for module in model.modules()):
+        replace_layer_recursive(model, ablation, layer)
+
+
 def _call(
-    cam_class: type, model: nn.Module, layer: nn.Module, inputs: Tensor, classes: list[int], score: Score, batch: int
+    name: str,
+    cam_class: Callable[..., Any],
+    model: nn.Module,
+    layer: nn.Module,
+    inputs: Tensor,
+    classes: list[int],
+    *,
+    score: Score,
+    batch: int,
+    reshape_transform: Callable | None,
 ) -> np.ndarray:
-    cam = cam_class(model=model, target_layers=[layer])
+    cam = _construct(name, cam_class, model, layer, reshape_transform)
     try:
         cam.batch_size = batch
+        if name == "finercam":
+            return cam(input_tensor=inputs, targets=None, target_idx=classes[0])
         return cam(input_tensor=inputs, targets=[SCORE_TARGETS[score](c) for c in classes])
     except IndexError:
         outputs = getattr(cam, "outputs", None)
-        if outputs is not None and max(classes) >= outputs.shape[-1]:
+        if outputs is None:
+            with torch.no_grad():
+                outputs = model(inputs)
+        if max(classes) >= outputs.shape[-1]:
             raise ValueError(f"target class indices must lie in [0, {outputs.shape[-1] - 1}], got {classes}") from None
         raise
     finally:
-        cam.activations_and_grads.release()
+        _restore_ablated_layer(cam, model, layer)
+        for recorder in _recorders(cam):
+            recorder.release()
 
 
 def sobel_maps(images: Tensor) -> Tensor:

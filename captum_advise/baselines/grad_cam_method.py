@@ -9,8 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from captum_advise.attr import normalize_and_resize
+from captum_advise.attr.token_layout import ReshapeTransform
 from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
-from captum_advise.baselines.grad_cam_library import Score, check_method
+from captum_advise.baselines.grad_cam_library import Score
 from captum_advise.matlab import UpsampleMode
 
 __all__ = ["GradCamLibraryMethod"]
@@ -26,7 +27,8 @@ class GradCamLibraryMethod:
     at the layer's resolution and upsampled as the reference does.
 
     Attributes:
-        name: ``"gradcam"``, ``"gradcampp"``, ``"scorecam"`` or ``"layercam"``.
+        name: a pytorch-grad-cam method (a key of
+            :data:`~captum_advise.baselines.captum_layer_cams.LAYER_ATTRIBUTIONS`).
         score: ``"softmax"`` (reference: explain probabilities) or ``"logit"``.
         score_cam_batch_size: masked images per forward pass in Score-CAM.
         relu: False removes the library's ReLU on the weighted sum (the map's negative values kept).
@@ -37,6 +39,9 @@ class GradCamLibraryMethod:
         upsample: how the layer-resolution map, min-max normalised, reaches the input's size:
             ``"matlab_bicubic"`` (reference: MATLAB's ``imresize``), ``"bicubic"`` or
             ``"bilinear"`` (torch; pytorch-grad-cam itself resizes bilinearly with OpenCV).
+            FullGrad's map is already at the input's resolution: it is only min-max normalised.
+        reshape_transform: how a token layer's output is read as (N, K, U, V) (``"vit"``,
+            ``"swin"``, a callable, or None).
     """
 
     name: str
@@ -45,10 +50,14 @@ class GradCamLibraryMethod:
     relu: bool = True
     gradient_relu: bool = True
     upsample: UpsampleMode = "matlab_bicubic"
+    reshape_transform: ReshapeTransform = None
     cs_of: ClassVar[str] = "maps"
 
     def __post_init__(self) -> None:
-        check_method(self.name)
+        if self.name not in LAYER_ATTRIBUTIONS:
+            raise ValueError(
+                f"unknown pytorch-grad-cam method {self.name!r}: choose one of {', '.join(LAYER_ATTRIBUTIONS)}"
+            )
 
     def __call__(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
         """(N, 3, H, W) inputs, (N,) classes -> (N, H, W) float32 maps in [0, 1] on the inputs' device."""
@@ -58,6 +67,7 @@ class GradCamLibraryMethod:
             score=self.score,
             gradient_relu=self.gradient_relu,
             score_cam_batch_size=self.score_cam_batch_size,
+            reshape_transform=self.reshape_transform,
         )
         at_layer = attribution.attribute(inputs, target=targets, relu_attributions=self.relu)[:, 0]
         return normalize_and_resize(at_layer, tuple(inputs.shape[-2:]), self.upsample).to(torch.float32)

@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from captum_advise.cli.choices import ADVISE_RULES, COMPARED_METHODS, CONTROL_METHODS, METHOD_NAMES, UPSAMPLE_MODES
+from captum_advise.cli.choices import (
+    ADVISE_RULES,
+    ALL_METHODS,
+    COMPARED_METHODS,
+    CONTROL_METHODS,
+    METHOD_NAMES,
+    UPSAMPLE_MODES,
+)
 from captum_advise.cli.explain_command import add_model_arguments
 
 if TYPE_CHECKING:
@@ -16,6 +23,9 @@ __all__ = ["add_evaluate_command", "add_merge_command", "add_new_argument", "fol
 
 
 def method_list(text: str) -> list[str]:
+    """Comma-separated method names; ``all``: every method but the controls (those come with every run)."""
+    if text.strip() == "all":
+        return list(ALL_METHODS)
     methods = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in methods if name not in METHOD_NAMES]
     if unknown or not methods:
@@ -90,8 +100,8 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
         "--methods",
         type=method_list,
         default=list(COMPARED_METHODS),
-        help=f"methods to compare, from {','.join(METHOD_NAMES)} [default: {','.join(COMPARED_METHODS)}; the "
-        "controls are added unless --no-controls]",
+        help=f"methods to compare, from {','.join(METHOD_NAMES)}, or 'all' (every one but the controls) [default: "
+        f"{','.join(COMPARED_METHODS)}; the controls are added unless --no-controls]",
     )
     parser.add_argument(
         "--no-controls",

@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 
 from captum_advise.cli.choices import (
+    DEFAULT_ROBUSTNESS_METHODS,
+    DEFAULT_SANITY_METHODS,
     PAPER_DENSITIES,
     QUANTUS_METRICS,
     RANDOMIZED_MODULES,
@@ -83,12 +85,12 @@ def add_robustness_command(commands: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     _add_image_arguments(parser, default_limit=8)
-    default_methods = ",".join(m for m in ROBUSTNESS_METHODS if m != "scorecam")
+    default_methods = ",".join(DEFAULT_ROBUSTNESS_METHODS)
     parser.add_argument(
         "--methods",
         default=default_methods,
         help=f"of {','.join(ROBUSTNESS_METHODS)} (advise: the auto group; advise-all: every unit; advise-frozen: "
-        f"auto with the groups of the clean input) [default: {default_methods}]",
+        f"auto with the groups of the clean input), or 'all' [default: {default_methods}]",
     )
     parser.add_argument(
         "--score",
@@ -124,7 +126,7 @@ def run_robustness_command(args: argparse.Namespace) -> int:
     from captum_advise.models import load_model
 
     config = RobustnessConfig(
-        tuple(m for m in args.methods.split(",") if m),
+        ROBUSTNESS_METHODS if args.methods.strip() == "all" else tuple(m for m in args.methods.split(",") if m),
         args.layer,
         args.device,
         args.geometry,
@@ -149,7 +151,11 @@ def _add_sanity_inputs(parser: argparse.ArgumentParser) -> None:
     """The model, the photos and the methods of a sanity check."""
     add_model_arguments(parser)
     _add_image_arguments(parser, default_limit=8)
-    parser.add_argument("--methods", default=",".join(SANITY_METHODS), help=f"[default: {','.join(SANITY_METHODS)}]")
+    parser.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_SANITY_METHODS),
+        help=f"of {','.join(SANITY_METHODS)}, or 'all' [default: {','.join(DEFAULT_SANITY_METHODS)}]",
+    )
 
 
 def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
@@ -199,7 +205,11 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
         "model with the permuted-label one (the test) and with the other true-label one (the ceiling). "
         "Writes data_randomization.csv and run_info.json.",
     )
-    data.add_argument("--methods", default=",".join(SANITY_METHODS), help=f"[default: {','.join(SANITY_METHODS)}]")
+    data.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_SANITY_METHODS),
+        help=f"of {','.join(SANITY_METHODS)}, or 'all' [default: {','.join(DEFAULT_SANITY_METHODS)}]",
+    )
     data.add_argument("--train", type=int, default=256, help="training images [default: 256]")
     data.add_argument("--test", type=int, default=32, help="compared images [default: 32]")
     data.add_argument("--max-epochs", type=int, default=400, help="stop training after this many epochs [default: 400]")
@@ -244,7 +254,7 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _sanity_methods(text: str) -> list[str]:
-    methods = [m for m in text.split(",") if m]
+    methods = list(SANITY_METHODS) if text.strip() == "all" else [m for m in text.split(",") if m]
     unknown = [m for m in methods if m not in SANITY_METHODS]
     if unknown:
         raise ValueError(f"unknown sanity method(s) {unknown}: choose from {','.join(SANITY_METHODS)}")

@@ -10,17 +10,24 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from captum_advise.cli.choices import GEOMETRIES, PRESET_NAMES
+from captum_advise.cli.choices import GEOMETRIES, PRESET_NAMES, TIMM_PREFIX
 
 if TYPE_CHECKING:
     from captum_advise.data import ImageRecord
     from captum_advise.models import LoadedModel
     from captum_advise.pipeline import ImageExplanation
 
-__all__ = ["add_demo_command", "add_explain_command"]
+__all__ = ["add_demo_command", "add_explain_command", "add_model_arguments", "model_name"]
 
 LOGGER = logging.getLogger("captum_advise")
 UNITS_PER_SHEET = 6
+
+
+def model_name(text: str) -> str:
+    """A preset's name or ``timm:NAME`` (checked against timm when the model is built)."""
+    if text in PRESET_NAMES or (text.startswith(TIMM_PREFIX) and len(text) > len(TIMM_PREFIX)):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown model {text!r}: choose one of {', '.join(PRESET_NAMES)} or timm:NAME")
 
 
 def add_model_arguments(
@@ -28,7 +35,12 @@ def add_model_arguments(
 ) -> None:
     """--model, --weights, --layer, --device, --geometry: shared by every command that loads a network."""
     parser.add_argument(
-        "--model", choices=PRESET_NAMES, default=default_model, required=default_model is None, help="network"
+        "--model",
+        type=model_name,
+        default=default_model,
+        required=default_model is None,
+        help=f"network: {', '.join(PRESET_NAMES)}, or {TIMM_PREFIX}NAME for any timm model (random weights unless "
+        "--weights FILE; its default layer: a ViT's last norm1, a CNN's last feature stage)",
     )
     parser.add_argument(
         "--weights",

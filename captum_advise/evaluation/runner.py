@@ -323,7 +323,7 @@ def _evaluate(
     model, layer = loaded.model, loaded.layer(config.layer)
     preprocessor = loaded.preset.preprocessor
     names, options = evaluated_methods(config)
-    methods = {name: build_method(name, **options[name]) for name in names}
+    methods = {name: build_method(name, loaded.reshape_transform, **options[name]) for name in names}
 
     def classify(images: Tensor) -> Tensor:
         return torch.softmax(model(preprocessor.normalize(images).to(config.device)), dim=1)

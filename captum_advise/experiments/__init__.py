@@ -44,11 +44,12 @@ from captum_advise.experiments.sanity import (
     sanity_plot,
     summarize_similarity,
 )
-from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
+from captum_advise.experiments.sanity_maps import DEFAULT_SANITY_METHODS, SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 
 __all__ = [
     "COMPARISONS",
+    "DEFAULT_SANITY_METHODS",
     "FLOOR_MODE",
     "MEASURE_TITLES",
     "QUANTUS_METRICS",

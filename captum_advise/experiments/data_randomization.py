@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
-from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
+from captum_advise.experiments.sanity_maps import DEFAULT_SANITY_METHODS, SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
 from captum_advise.runs.run_info import write_run_info
 
@@ -221,7 +221,7 @@ def _train_seed(
 
 def run_data_randomization(
     out: Path,
-    methods: Sequence[str] = SANITY_METHODS,
+    methods: Sequence[str] = DEFAULT_SANITY_METHODS,
     train_count: int = 256,
     test_count: int = 32,
     max_epochs: int = 400,

@@ -50,7 +50,7 @@ from torch import nn
 from captum_advise.data import ImageRecord
 from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
-from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
+from captum_advise.experiments.sanity_maps import DEFAULT_SANITY_METHODS, SANITY_METHODS, sanity_maps
 from captum_advise.models import LoadedModel, resolve_layer
 from captum_advise.runs.run_info import write_run_info
 
@@ -156,7 +156,7 @@ def quantus_metric(
 class QuantusConfig:
     """Which methods and Quantus metrics, at which layer (``None``: the preset's), with which seed."""
 
-    methods: Sequence[str] = SANITY_METHODS
+    methods: Sequence[str] = DEFAULT_SANITY_METHODS
     metrics: Sequence[str] = QUANTUS_METRICS
     layer: str | None = None
     seed: int = 42

@@ -196,7 +196,7 @@ def _image_rows(
     common = {"image": record.name, "label": label, "target": target, "flip_density": density}
     rows = []
     for name in methods:
-        explain = robustness_explanation(name, loaded.model, layer, config.score, inputs)
+        explain = robustness_explanation(name, loaded.model, layer, config.score, inputs, loaded.reshape_transform)
         rows.append(common | _method_row(name, explain, loaded.model, inputs, noisy, target, record, config))
     return rows
 

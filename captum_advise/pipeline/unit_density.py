@@ -10,6 +10,7 @@ from scipy.signal import find_peaks
 from torch import Tensor
 
 from captum_advise.attr.layer_capture import forward_with_layer
+from captum_advise.attr.token_layout import resolve_reshape_transform
 from captum_advise.attr.unit_relevance import flatten_column_major
 from captum_advise.data import ImageRecord
 from captum_advise.density import adaptive_kde, count_peaks
@@ -54,8 +55,9 @@ def unit_density(
     preprocessor = loaded.preset.preprocessor.with_geometry(geometry)
     inputs = preprocessor([record.load()]).to(device)
     with torch.no_grad():
+        transform = resolve_reshape_transform(loaded.reshape_transform)
         activations: Tensor = forward_with_layer(
-            loaded.model, loaded.layer(layer), (inputs,), (), False, "logit"
+            loaded.model, loaded.layer(layer), (inputs,), (), False, "logit", reshape_transform=transform
         ).activations[0]
     if units and max(units) >= activations.shape[0]:
         raise ValueError(f"unit {max(units)} does not exist: the layer has {activations.shape[0]} units")

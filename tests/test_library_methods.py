@@ -1,0 +1,148 @@
+"""Every class-map method of pytorch-grad-cam 1.5.7 as a Captum attribution, against the library's own output.
+
+The library returns each map ReLU'd, min-max scaled and resized to the input with OpenCV, then
+scaled again as the mean over its layers; the attributions return it at the layer's resolution,
+unscaled. Applying the library's own ``scale_cam_image`` the same way to an attribution must give
+the library's output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from pytorch_grad_cam import FinerCAM, FullGrad, RefineCAM
+from pytorch_grad_cam.utils.image import scale_cam_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from captum_advise.baselines import LAYER_ATTRIBUTIONS, MORE_CAM_CLASSES, build_method
+from captum_advise.baselines.grad_cam_library import CLASS_AGNOSTIC_METHODS, INPUT_RESOLUTION_METHODS, LIBRARY_CLASSES
+from captum_advise.cli.evaluate_command import method_list
+
+# One forward pass per unit for each image: run on the small CNN in the fast tier, on MobileNetV2 in the slow one.
+ONE_PASS_PER_UNIT = ("scorecam", "ablationcam")
+
+
+def _small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 5),
+    ).eval()
+
+
+def _library_output(name: str, model: nn.Module, layer: nn.Module, inputs: torch.Tensor, classes: list[int]):
+    """What a user of pytorch-grad-cam gets: the library's class called as its README shows."""
+    if name == "fullgrad":
+        cam = FullGrad(model, [])
+    elif name == "refinecam":
+        cam = RefineCAM(model, [layer])
+    elif name == "finercam":
+        cam = FinerCAM(model, [layer])
+        return np.concatenate([cam(inputs[n : n + 1], target_idx=c) for n, c in enumerate(classes)])
+    else:
+        cam = LIBRARY_CLASSES[name](model=model, target_layers=[layer])
+    return cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in classes])
+
+
+def _ours(name: str, model: nn.Module, layer: nn.Module, inputs: torch.Tensor, classes: list[int]) -> np.ndarray:
+    maps = LAYER_ATTRIBUTIONS[name](model, layer).attribute(inputs, target=classes, relu_attributions=True)
+    if name in INPUT_RESOLUTION_METHODS:
+        return maps[:, 0].numpy()  # the library's own scaled map
+    # The library scales each layer's map to the input, then their mean again (its 1e-7 shows on small maps).
+    return scale_cam_image(scale_cam_image(maps[:, 0].numpy(), tuple(inputs.shape[-2:][::-1])))
+
+
+def _close(ours: np.ndarray, library: np.ndarray, name: str) -> None:
+    assert ours.shape == library.shape, name
+    assert np.abs(library).max() > 0, f"{name}: the library's map is all zeros, nothing is compared"
+    np.testing.assert_allclose(ours, library, atol=2e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_ATTRIBUTIONS))
+def test_every_library_method_equals_the_library_on_a_small_cnn(name):
+    model = _small_cnn()
+    layer = model[3]
+    torch.manual_seed(1)
+    inputs = torch.randn(2, 3, 12, 12)
+    classes = [1, 4]
+    ours = _ours(name, model, layer, inputs, classes)
+    assert not any(module._forward_hooks for module in model.modules()), f"{name} left hooks"
+    assert all(parameter.grad is None for parameter in model.parameters()), f"{name} left gradients"
+    _close(ours, _library_output(name, model, layer, inputs, classes), name)
+
+
+@pytest.fixture(scope="module")
+def random_mobilenet() -> nn.Module:
+    torch.manual_seed(0)
+    return torchvision.models.mobilenet_v2().eval()
+
+
+def _mobilenet_case(model: nn.Module, name: str) -> None:
+    torch.manual_seed(2)
+    inputs = torch.randn(1, 3, 160, 160)
+    classes = [int(model(inputs).argmax())]
+    layer = model.features[18]
+    _close(_ours(name, model, layer, inputs, classes), _library_output(name, model, layer, inputs, classes), name)
+
+
+# KPCA-CAM's sigmoid kernel saturates on random MobileNetV2's features: the library's map is all
+# zeros there, so it is compared on the small CNN only.
+@pytest.mark.parametrize("name", sorted(set(LAYER_ATTRIBUTIONS) - {*ONE_PASS_PER_UNIT, "kpcacam"}))
+def test_every_library_method_equals_the_library_on_mobilenet_v2(random_mobilenet, name):
+    """Random weights: the comparison is of code paths, not of explanations."""
+    _mobilenet_case(random_mobilenet, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ONE_PASS_PER_UNIT)
+def test_per_unit_methods_equal_the_library_on_mobilenet_v2(random_mobilenet, name):
+    _mobilenet_case(random_mobilenet, name)
+
+
+def test_class_agnostic_methods_give_one_map_for_every_class():
+    model = _small_cnn()
+    inputs = torch.randn(1, 3, 12, 12)
+    for name in CLASS_AGNOSTIC_METHODS:
+        attribution = LAYER_ATTRIBUTIONS[name](model, model[3])
+        assert torch.equal(attribution.attribute(inputs, target=0), attribution.attribute(inputs, target=3)), name
+    grad_cam = LAYER_ATTRIBUTIONS["hirescam"](model, model[3])
+    assert not torch.equal(grad_cam.attribute(inputs, target=0), grad_cam.attribute(inputs, target=3))
+
+
+def test_ablation_cam_puts_the_layer_back_after_an_error():
+    model = _small_cnn()
+    layer = model[3]
+    with pytest.raises(ValueError, match=r"target class indices must lie in \[0, 4\]"):
+        LAYER_ATTRIBUTIONS["ablationcam"](model, layer).attribute(torch.randn(1, 3, 12, 12), target=7)
+    assert model[3] is layer
+
+
+def test_every_method_is_an_evaluator_method_by_name():
+    assert method_list("all")[: len(method_list("advise,gradcam,gradcampp,scorecam,layercam,lime"))] == [
+        "advise",
+        "gradcam",
+        "gradcampp",
+        "scorecam",
+        "layercam",
+        "lime",
+    ]
+    assert set(MORE_CAM_CLASSES) <= set(method_list("all"))
+    model = _small_cnn()
+    inputs = torch.randn(2, 3, 12, 12)
+    for name in MORE_CAM_CLASSES:
+        maps = build_method(name, upsample="bilinear")(model, model[3], inputs, torch.tensor([0, 2]))
+        assert maps.shape == (2, 12, 12) and float(maps.min()) >= 0 and float(maps.max()) <= 1, name
+
+
+def test_an_unknown_method_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"choose from .*hirescam.*refinecam"):
+        build_method("gradcam2")
