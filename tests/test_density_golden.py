@@ -97,7 +97,7 @@ def interpreter_subset(synthetic: list[dict], mobilenet: list[dict], backend: st
 
     The ``triton-no-spill`` kernel gets the cases with M = 10 only: it takes the candidate widths
     two at a time, so M = 80 costs it 40 passes per window and about 5 of its 8 minutes here under
-    the interpreter. It passed the M = 80 cases too (benchmarks/RESULTS.md); ``triton`` keeps them."""
+    the interpreter. It passed the M = 80 cases too (docs/results/speed-gpu.md); ``triton`` keeps them."""
     short = [c for c in synthetic if len(c["tin"]) == 9]
     edges = [c for c in synthetic if len(c["tin"]) == 49 and c["kind"] in ("quantized", "sparse_spikes")]
     cases = short + edges + mobilenet[:: len(mobilenet) // 4][:4]

@@ -1,5 +1,5 @@
 """A user's files are never lost: inputs never overwritten, locked and resumable outputs, atomic
-writes, every PIL mode read without clipping, and errors before the work (issue #12 items 8-13)."""
+writes, every PIL mode read without clipping, and errors before the work."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class PeakGroup:
 
     Attributes:
         peaks: p, the number of peaks every unit of the group has.
-        units: (|S_p|,) long indices of the group's units in the layer.
+        units: (``|S_p|``,) long indices of the group's units in the layer.
         attribution: (U, V) the group's map at layer resolution (Grad-CAM restricted to the group;
             ReLU applied unless ``relu_attributions=False``).
         evidence: the sum of the group's signed map: its share of the Grad-CAM map's total.

@@ -177,7 +177,7 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
                 ``"confidence"`` (same forward passes, same inputs). Non-negative whatever
                 ``relu_attributions`` says; needs ``attr_dim_summation=True`` (the normalisation
                 has no per-unit form). The rule chosen on the design half of this project's
-                honest-ADVISE study (benchmarks/RESULTS.md).
+                study of the rules (docs/results/advise-rules.md).
             relevance: (N, K) integer peak counts to group the units by instead of estimating them
                 (no density is computed), as for :meth:`explain`: e.g. :meth:`relevance` of a clean
                 input, so that a perturbed input changes the maps but not the groups.

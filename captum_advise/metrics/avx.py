@@ -24,7 +24,7 @@ def apply_penalty(scores: Scores, hit: Tensor, check: Tensor, y: Tensor, o: Tens
     """Where the masked image lost the prediction (Hit = 0), penalise the scores.
 
     If the maps of the top two classes differ enough (``check``), AD, SSIM, FSIM and MSE are all
-    multiplied by delta = 1 - |y - o| (this also lowers AD and MSE, which are lower-is-better: it
+    multiplied by delta = ``1 - |y - o|`` (this also lowers AD and MSE, which are lower-is-better: it
     is what the paper and the authors' code do); otherwise AD = 1, SSIM = 0, FSIM = 0, MSE = 1,
     which makes AVX 0. Images with Hit = 1 keep their scores.
     """

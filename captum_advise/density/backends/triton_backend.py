@@ -27,7 +27,7 @@ KERNELS = {"v1": "triton_v1", "no-spill": "triton_no_spill"}
 # golden-section weights, sqrt(2 pi), the search interval's start, tolerance, tie tolerance,
 # negligible balloon term, 2 pi (the last is read by the no-spill kernel only).
 CONSTANTS = (GOLDEN - 1, 2 - GOLDEN, SQRT_2PI, SEARCH_START, TOLERANCE, TIE_TOLERANCE, NEGLIGIBLE, 2 * math.pi)
-# Measured on an H200 (benchmarks/RESULTS.md): more programs than this only wait on each other.
+# Measured on an H200 (docs/results/speed-gpu.md): more programs than this only wait on each other.
 PROGRAMS_PER_SM = 16
 # Under the interpreter: few programs, so that each runs several units as on a GPU.
 INTERPRETER_PROGRAMS = 3

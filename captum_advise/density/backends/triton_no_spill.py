@@ -38,7 +38,7 @@ __all__ = ["EXTRA_ARGUMENTS", "ROW_CHUNK", "search_kernel", "warps"]
 POISSON_MIN_SIGMA = tl.constexpr(3.0)
 # Candidate widths per pass of steps 5-7: two rows share each load of a kernel row, and (2, G) tiles
 # fit in registers where the (M, G) tiles of the first version spilled (ptxas for sm_90:
-# tests/test_fused_kernel_compiles.py; benchmarks/RESULTS.md).
+# tests/test_fused_kernel_compiles.py; docs/results/speed-gpu.md).
 ROW_CHUNK = 2
 # Warps per program for grids of up to 64, 256, 512 and 1024 points: the fewest that compile without
 # spilling registers to local memory (2 warps measured faster than 4 and 8 on an H200 at 196 points).
