@@ -150,7 +150,15 @@ def test_ctrl_c_stops_evaluate_with_one_line_and_status_130_and_a_rerun_resumes(
     environment = os.environ | {"TORCH_HOME": str(SHARED / "assets" / "torch-home")}
     run = [sys.executable, "-m", "captum_advise", "evaluate", "--model", "mobilenet_v2", "--images", str(images)]
     run += ["--methods", "gradcam", "--auc-steps", "0", "--batch-size", "1", "--out", str(out)]
-    process = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    # Ctrl-C's default action, even when the tests themselves run as a background job (which ignores SIGINT).
+    process = subprocess.Popen(
+        run,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300
     while not (out / "records.csv").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
