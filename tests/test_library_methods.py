@@ -143,6 +143,15 @@ def test_every_method_is_an_evaluator_method_by_name():
         assert maps.shape == (2, 12, 12) and float(maps.min()) >= 0 and float(maps.max()) <= 1, name
 
 
+def test_every_method_has_a_title_and_a_legend_in_the_summary():
+    from captum_advise.baselines import METHOD_NAMES
+    from captum_advise.evaluation.summary import CONTROL_TITLES, LEGEND, METHOD_TITLES
+
+    titles = METHOD_TITLES | CONTROL_TITLES
+    assert set(METHOD_NAMES) - {"advise"} == set(titles)
+    assert all(title in LEGEND for title in titles.values())
+
+
 def test_an_unknown_method_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"choose from .*hirescam.*refinecam"):
         build_method("gradcam2")
