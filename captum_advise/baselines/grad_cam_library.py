@@ -141,7 +141,17 @@ def _quiet_library() -> Iterator[None]:
         score_cam_module.tqdm, ablation_cam_module.tqdm = originals
 
 
-class _LayerResolutionMixin:
+class _SafeRelease:
+    """The library's ``__del__`` without its error when ``__init__`` never finished (a Ctrl-C inside it
+    would otherwise print an AttributeError traceback); the binding releases the hooks itself."""
+
+    def __del__(self):
+        recorder = self.__dict__.get("activations_and_grads")
+        if recorder is not None:
+            recorder.release()
+
+
+class _LayerResolutionMixin(_SafeRelease):
     """pytorch-grad-cam's CAM at the layer's resolution: 1.5.7's per-layer CAM without its min-max
     scaling and OpenCV bilinear resize. ``relu`` says whether the library's ReLU on the weighted sum stays."""
 
@@ -216,7 +226,7 @@ LAYER_CAM_CLASSES.update(
 # FullGrad as the library runs it: at the input's resolution, its ReLU-free sum of absolute values.
 LAYER_CAM_CLASSES.update(
     {
-        (name, relu, gradient_relu): LIBRARY_CLASSES[name]
+        (name, relu, gradient_relu): type(LIBRARY_CLASSES[name].__name__, (_SafeRelease, LIBRARY_CLASSES[name]), {})
         for name in INPUT_RESOLUTION_METHODS
         for relu in (True, False)
         for gradient_relu in (True, False)
