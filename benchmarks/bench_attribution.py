@@ -81,7 +81,7 @@ def layer_activations(model: torch.nn.Module, layer: torch.nn.Module, inputs: to
 def methods(loaded, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Callable[[], object]]:
     from captum.attr import LayerGradCam
 
-    from captum_advise.baselines import LayerGradCamLib
+    from captum_advise.cams import LayerGradCamLib
 
     model, layer = loaded.model, loaded.layer()
     grad_cam = LayerGradCam(model, layer)

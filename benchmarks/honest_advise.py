@@ -28,8 +28,8 @@ from captum_advise.evaluation import EvaluationConfig, ProtocolOptions, run_eval
 from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.evaluation.summary import (
     ADVISE_RULES,
-    METHOD_TITLES,
     ORACLE,
+    method_titles,
     per_image_lines,
     summary_table,
 )
@@ -37,6 +37,7 @@ from captum_advise.models import load_model
 from captum_advise.runs.output_files import atomic_write_text
 
 FAST = ("advise", "gradcam", "gradcampp", "layercam")
+METHOD_TITLES = method_titles()
 SLOW = ("scorecam", "lime")
 RULE_TITLES = list(ADVISE_RULES.values())
 

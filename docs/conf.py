@@ -44,15 +44,17 @@ def _copy_tutorials(app) -> None:
 # ``__all__`` exports it first (a name re-exported by several appears once).
 API_PACKAGES = (
     "captum_advise.attr",
+    "captum_advise.cams",
+    "captum_advise.catalogue",
     "captum_advise.density",
     "captum_advise.matlab",
     "captum_advise.models",
     "captum_advise.data",
     "captum_advise.pipeline",
     "captum_advise.figures",
-    "captum_advise.baselines",
     "captum_advise.metrics",
     "captum_advise.evaluation",
+    "captum_advise.evaluation.methods",
     "captum_advise.experiments",
     "captum_advise.runs.output_files",
     "captum_advise.runs.ranks",
@@ -67,7 +69,8 @@ def _write_api_page(app) -> None:
         "# API reference",
         "",
         "Generated from the docstrings when the site is built. Tensor shapes are stated in each docstring;",
-        "`from captum_advise import LayerADVISE` is the top-level entry point.",
+        "`from captum_advise import LayerADVISE` is the top-level entry point; every pytorch-grad-cam method and "
+        "control is a Captum class importable from `captum_advise` too (`captum_advise.cams`).",
         "",
     ]
     for name in API_PACKAGES:

@@ -2,7 +2,9 @@
 
 Without that folder (a clone of the repository alone), the golden cases come from the subset
 stored in ``tests/data`` and every test that needs the real photos or weights is skipped with a
-one-line reason; tests marked ``shared`` are those that read the folder directly.
+one-line reason. Every such test is marked ``shared``: those that read the folder themselves by
+hand, those that take one of :data:`ASSET_FIXTURES` here, so ``-m "not shared"`` is the tier that
+runs on a bare clone. Tests marked ``gpu`` (every CUDA case) are skipped without a CUDA device.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ HAS_ASSETS = (ASSETS / "imagenet-samples").is_dir() and (ASSETS / "torch-home").
 NO_ASSETS = f"needs the offline photos and weights in {ASSETS} (set ADVISE_SHARED)"
 GOLDEN_SUBSET = Path(__file__).resolve().parent / "data" / "golden_subset.json.gz"
 SUBSET_KEYS = {"kernel_synthetic.json.gz": "synthetic", "kernel_mobilenet_v2.json.gz": "mobilenet_v2"}
+# The fixtures that read the offline photos or weights: a test that takes one is marked ``shared``.
+ASSET_FIXTURES = {"mobilenet_v2", "loaded_mobilenet", "sample_photos"}
+# The devices a test runs on: the CUDA case is marked ``gpu``.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 def load_golden(name: str) -> list[dict]:
@@ -37,13 +43,23 @@ def load_golden_subset() -> dict[str, list[dict]]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    has_cuda = None
     for item in items:
         if item.path.suffix == ".ipynb":
             # The tutorials run real models on real photos for minutes.
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.shared)
+        if ASSET_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)
         if not HAS_ASSETS and item.get_closest_marker("shared"):
             item.add_marker(pytest.mark.skip(reason=NO_ASSETS))
+        if item.get_closest_marker("gpu"):
+            if has_cuda is None:
+                import torch
+
+                has_cuda = torch.cuda.is_available()
+            if not has_cuda:
+                item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ import matplotlib
 import pytest
 import torch
 from captum.attr import LayerGradCam, visualization
-from test_layer_advise import model_state, tiny_cnn, tiny_images
-from torch import nn
+from helpers.networks import batch_norm_net, model_state, tiny_cnn, tiny_images
 
 from captum_advise import LayerADVISE
 
@@ -85,19 +84,6 @@ def test_inference_mode_gets_a_one_line_error_and_no_grad_works():
         advise.attribute(images)
     with torch.no_grad():
         assert advise.attribute(images).shape == (3, 1, 14, 14)
-
-
-def batch_norm_net() -> nn.Sequential:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.Sigmoid(),
-        nn.Dropout(0.5),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 4),
-    )
 
 
 def test_a_model_in_training_mode_is_explained_in_eval_mode_and_left_as_found():

@@ -3,43 +3,30 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from helpers.methods import batch_of, class_maps
+from helpers.networks import same_size_cnn, tiny_cnn, tiny_images
 from pytorch_grad_cam import RandomCAM
 from pytorch_grad_cam.sobel_cam import sobel_cam
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-from test_layer_advise import tiny_cnn, tiny_images
 from torch import nn
 
 from captum_advise.attr import LayerADVISE
 from captum_advise.attr.explanation import min_max_normalize
 from captum_advise.attr.random_groups import shuffled_relevance
-from captum_advise.baselines import (
-    AdviseMethod,
-    ControlMethod,
-    LayerCenterPrior,
-    LayerRandomCam,
-    LayerRandomMap,
-    LayerSobelCam,
-    center_prior,
-)
-from captum_advise.baselines.seeds import content_generator, content_seed
+from captum_advise.cams import LayerCenterPrior, LayerRandomCam, LayerRandomMap, LayerSobelCam, center_prior
+from captum_advise.cams.seeds import content_generator, content_seed
 from captum_advise.cli import main
 from captum_advise.evaluation import ProtocolOptions, score_maps
 from captum_advise.evaluation.intervals import holm, paired_p_value
+from captum_advise.evaluation.methods import AdviseMethod, ControlMethod
 from captum_advise.evaluation.summary import paired_rows, per_image_lines, summary_table
 from captum_advise.metrics import kept_pixel_count, top_area_masks
 from conftest import SHARED
-
-
-def same_size_cnn() -> nn.Sequential:
-    """A CNN whose explained layer keeps the input's 8 x 8 size, so pytorch-grad-cam's resize is the identity."""
-    torch.manual_seed(5)
-    return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4)
-    ).eval()
 
 
 def test_random_map_is_the_seeded_uniform_draw_and_differs_between_classes():
@@ -101,9 +88,10 @@ def test_sobel_cam_is_the_librarys_edge_map_of_the_image():
     for n in range(2):
         expected = sobel_cam(images[n].permute(1, 2, 0).contiguous().numpy())
         np.testing.assert_array_equal(maps[n, 0].numpy(), expected.astype(np.float32))
-    control = ControlMethod("sobelcam", images=images)
+    control = ControlMethod("sobelcam")
     torch.testing.assert_close(
-        control(net, net[1], images.float(), torch.tensor([0, 1])), min_max_normalize(maps[:, 0])
+        class_maps(control, net, net[1], images.float(), torch.tensor([0, 1]), images=images),
+        min_max_normalize(maps[:, 0]),
     )
     with pytest.raises(ValueError, match="unknown control"):
         ControlMethod("noise")
@@ -157,7 +145,7 @@ def test_explain_with_given_relevance_groups_and_sums_exactly_those_units():
 def test_the_random_groups_twin_has_advises_group_sizes_in_every_draw():
     net, images = tiny_cnn(), tiny_images()
     first, second = torch.tensor([0, 3, 4]), torch.tensor([1, 2, 0])
-    result = AdviseMethod(random_group_draws=2).explain_batch(net, net[1], images, first, second)
+    result = AdviseMethod(random_group_draws=2).explain(batch_of(net, net[1], images, first, second))
     relevance = LayerADVISE(net, net[1]).relevance(images)
     for n in range(3):
         twin = [v for v in result.variants[n] if v.method == "advise-random-groups"]
@@ -169,9 +157,9 @@ def test_the_random_groups_twin_has_advises_group_sizes_in_every_draw():
         assert len(result.maps[n]) == len(result.variants[n]) == len(result.second_maps[n])
         names = {name for v in result.variants[n] for name in (v.method, *v.also_as)}
         assert {"advise-random-groups-auto", "advise-random-groups-weighted"} <= names
-    again = AdviseMethod(random_group_draws=2).explain_batch(net, net[1], images[1:2], first[1:2], second[1:2])
+    again = AdviseMethod(random_group_draws=2).explain(batch_of(net, net[1], images[1:2], first[1:2], second[1:2]))
     torch.testing.assert_close(again.maps[0], result.maps[1])  # seeded per image, not per batch
-    alone = AdviseMethod(random_group_draws=0).explain_batch(net, net[1], images, first, second)
+    alone = AdviseMethod(random_group_draws=0).explain(batch_of(net, net[1], images, first, second))
     names = {name for labels in alone.variants for v in labels for name in (v.method, *v.also_as)}
     assert names == {"advise", "advise-auto", "advise-confidence", "advise-weighted"}
 
@@ -202,20 +190,25 @@ def _scoring_case(seed: int, count: int, classes: int = 5):
     return classify, images, probabilities, probabilities.argmax(dim=1)
 
 
+def _scorer(case: tuple, index: torch.Tensor, **arguments: object):
+    """``score_maps`` with a scoring case's classifier, images, probabilities and classes bound."""
+    classify, images, probabilities, predicted = case
+    bound = {"classify": classify, "images": images, "probabilities": probabilities, "predicted": predicted}
+    return partial(score_maps, **bound, image_index=index, **arguments)
+
+
 def test_avx_at_area_one_is_the_unmasked_score_and_areas_are_scored_like_the_reference():
-    classify, images, probabilities, predicted = _scoring_case(1, 2)
+    case = _scoring_case(1, 2)
     maps, second = torch.rand(2, 14, 14), torch.rand(2, 14, 14)
-    index = torch.tensor([0, 1])
     options = ProtocolOptions(areas=(1.0, 0.25), auc_steps=0)
-    result = score_maps(classify, images, probabilities, predicted, index, maps, second, options)
-    unmasked = score_maps(
-        classify, images, probabilities, predicted, index, torch.ones(2, 14, 14), second, ProtocolOptions(areas=())
-    )
+    score = _scorer(case, torch.tensor([0, 1]), second_maps=second)
+    result = score(maps=maps, options=options)
+    unmasked = score(maps=torch.ones(2, 14, 14), options=ProtocolOptions(areas=()))
     for metric in ("hit", "ad", "ssim", "fsim", "mse", "avx"):
         torch.testing.assert_close(result[f"{metric}@1"], unmasked[metric])
     torch.testing.assert_close(result["area"], (maps >= 0.5).flatten(1).double().mean(1))
     binary = top_area_masks(maps, 0.25).double()
-    as_reference = score_maps(classify, images, probabilities, predicted, index, binary, second, ProtocolOptions())
+    as_reference = score(maps=binary, options=ProtocolOptions())
     for metric in ("hit", "ad", "ssim", "fsim", "mse"):  # the check is the maps' own, so AVX may differ
         torch.testing.assert_close(result[f"{metric}@0.25"], as_reference[metric])
     for bad in ((0.5, 0.5), (1.5,), (0,), ("a",)):
@@ -224,15 +217,12 @@ def test_avx_at_area_one_is_the_unmasked_score_and_areas_are_scored_like_the_ref
 
 
 def test_penalty_off_scores_the_raw_measures():
-    classify, images, probabilities, predicted = _scoring_case(6, 8, classes=50)
     maps = torch.zeros(8, 14, 14)  # all but the top two rows masked out
     maps[:, :2] = 1
-    index = torch.arange(8)
     # Equal maps for both classes (CS = 1 > tau) fail the check: a lost prediction then costs everything.
-    penalised = score_maps(classify, images, probabilities, predicted, index, maps, maps, ProtocolOptions(tau=0.5))
-    raw = score_maps(
-        classify, images, probabilities, predicted, index, maps, maps, ProtocolOptions(tau=0.5, penalty="off")
-    )
+    score = _scorer(_scoring_case(6, 8, classes=50), torch.arange(8), maps=maps, second_maps=maps)
+    penalised = score(options=ProtocolOptions(tau=0.5))
+    raw = score(options=ProtocolOptions(tau=0.5, penalty="off"))
     lost = penalised["hit"] == 0
     assert lost.any() and not lost.all()  # this case has both kinds
     for metric in ("ad", "ssim", "fsim", "mse", "avx"):

@@ -13,15 +13,13 @@ import pytest
 import torch
 
 from captum_advise.density import adaptive_kde, count_peaks
+from conftest import DEVICES
 
 TOLERANCE = 1e-9
 # Where the reference density is below this fraction of its maximum, the reference's local bandwidth
 # is decided by FFT round-off (spec §2 step 7 takes an argmin over costs that are pure rounding
 # noise there: seen in the dead units with M = 80), so the bandwidth is compared only above it.
 BANDWIDTH_SUPPORT = 1e-10
-
-
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _run_in_groups(cases: list[dict], device: str = "cpu", backend: str = "auto"):
@@ -71,9 +69,8 @@ def test_mobilenet_units_match_reference(golden_mobilenet, device):
     _check_cases(golden_mobilenet, device)
 
 
-@pytest.mark.gpu
+@pytest.mark.gpu  # the interpreter test runs the kernel on a CPU
 @pytest.mark.parametrize("backend", ["triton", "triton-no-spill", "torch"])
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only; the interpreter test runs the kernel on CPU")
 def test_every_cuda_backend_matches_reference(golden_synthetic, golden_mobilenet, backend):
     # backend="auto" gives M > 32 to the tensor path; the interpreter test covers the kernel there.
     cases = [c for c in golden_synthetic + golden_mobilenet if backend == "torch" or c["M"] <= 32]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_layer_advise import tiny_cnn
+from helpers.networks import tiny_cnn
 
 from captum_advise.cli import main
 from captum_advise.data import labelled_folder
@@ -46,21 +47,29 @@ def test_a_map_that_keeps_everything_scores_avx_one_and_an_empty_map_scores_low(
     predicted = probabilities.argmax(dim=1)
     maps = torch.stack([torch.ones(14, 14), torch.zeros(14, 14)])
     second = torch.rand(2, 14, 14)
-    result = score_maps(classify, images, probabilities, predicted, torch.tensor([0, 1]), maps, second)
+    result = score_maps(
+        classify=classify,
+        images=images,
+        probabilities=probabilities,
+        predicted=predicted,
+        image_index=torch.tensor([0, 1]),
+        maps=maps,
+        second_maps=second,
+    )
     assert result["ssim"][0] == pytest.approx(1.0) and result["fsim"][0] == pytest.approx(1.0, abs=1e-6)
     assert result["mse"][0] == 0 and result["ad"][0] == 0 and result["avx"][0] == pytest.approx(1.0, abs=1e-6)
     assert result["hit"].tolist() == [1.0, 1.0]  # five classes: always in the top five
     assert result["mse"][1] > 0.1 and result["avx"][1] < 0.9
     assert result["cs"][1] == 0  # a constant map has no correlation
     soft = score_maps(
-        classify,
-        images,
-        probabilities,
-        predicted,
-        torch.tensor([0]),
-        maps[:1] * 0.5,
-        second[:1],
-        ProtocolOptions(mask="soft"),
+        classify=classify,
+        images=images,
+        probabilities=probabilities,
+        predicted=predicted,
+        image_index=torch.tensor([0]),
+        maps=maps[:1] * 0.5,
+        second_maps=second[:1],
+        options=ProtocolOptions(mask="soft"),
     )
     assert 0 < soft["mse"][0] < 0.5
 
@@ -102,7 +111,7 @@ def test_runner_records_resume_and_summary(loaded_mobilenet, photos, tmp_path, m
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished image was explained again")
 
-    monkeypatch.setattr(runner_module, "explain_batch", must_not_run)
+    monkeypatch.setattr(runner_module, "ExplanationBatch", must_not_run)
     before = (tmp_path / "records.csv").read_text()
     assert run_evaluation(loaded_mobilenet, photos, tmp_path, config, progress=False) == rows
     assert (tmp_path / "records.csv").read_text() == before
@@ -192,3 +201,28 @@ def test_the_runner_squashes_the_whole_photo_by_default_and_crops_on_request(loa
     cropped = _network_image(loaded_mobilenet, photos[0], EvaluationConfig(methods=["gradcam"], geometry="crop"))
     assert torch.equal(cropped, loaded_mobilenet.preset.preprocessor.to_uint8(photo))
     assert not torch.equal(squashed, cropped)
+
+
+# Records written by captum-advise 0.1.0 before the method catalogue (tests/data), and the command that wrote them.
+RECORDS_BEFORE = Path(__file__).parent / "data" / "evaluate_records_0.1.0.csv"
+PHOTOS_BEFORE = ("499_n03041632_cleaver.JPEG", "874_n04487081_trolleybus.JPEG")
+METHODS_BEFORE = "advise,gradcam,gradcampp,layercam,hirescam,eigencam,fullgrad,finercam,refinecam"
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_evaluate_records_equal_those_written_before_the_method_catalogue(tmp_path, monkeypatch):
+    """Every column but the timings, to the written digit, on two photos of classes far apart."""
+    monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in PHOTOS_BEFORE:
+        (photos / name).symlink_to(SAMPLES / name)
+    out = tmp_path / "out"
+    args = ["evaluate", "--model", "mobilenet_v2", "--images", str(photos), "--methods", METHODS_BEFORE]
+    assert main([*args, "--auc-steps", "2", "--out", str(out), "--quiet"]) == 0
+    before, after = read_records(RECORDS_BEFORE), read_records(out / "records.csv")
+    assert len(after) == len(before) == 66 and list(after[0]) == list(before[0])
+    timings = ("seconds", "metric_seconds")
+    for old, new in zip(before, after, strict=True):
+        assert {k: v for k, v in new.items() if k not in timings} == {k: v for k, v in old.items() if k not in timings}

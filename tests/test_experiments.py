@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from test_layer_advise import tiny_cnn, tiny_images
+from helpers.networks import tiny_cnn, tiny_images
 from torch import nn
 
 from captum_advise.attr import LayerADVISE

@@ -42,7 +42,9 @@ def advise_mobilenet(mobilenet_v2):
 
 
 def test_confidence_peaks_pick_the_group_the_adapter_reports(mobilenet_v2, advise_mobilenet, sample_photos):
-    from captum_advise.baselines.advise import AdviseMethod
+    from helpers.methods import batch_of
+
+    from captum_advise.evaluation.methods import AdviseMethod
 
     images, labels = sample_photos
     targets = torch.as_tensor(labels)
@@ -50,7 +52,7 @@ def test_confidence_peaks_pick_the_group_the_adapter_reports(mobilenet_v2, advis
     explanation = advise_mobilenet.explain(images, target=targets)
     second = torch.zeros_like(targets)
     adapter = AdviseMethod(upsample="bilinear")
-    found = adapter.explain_batch(mobilenet_v2, mobilenet_v2.features[18], images, targets, second)
+    found = adapter.explain(batch_of(mobilenet_v2, mobilenet_v2.features[18], images, targets, second))
     for n, variants in enumerate(found.variants):
         chosen = [v.group for v in variants if "advise-confidence" in v.also_as]
         assert len(chosen) == 1 and chosen[0] in explanation.peak_counts[n]

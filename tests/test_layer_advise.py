@@ -9,6 +9,7 @@ import pytest
 import torch
 from captum.attr import LayerAttribution, LayerGradCam, NoiseTunnel, visualization
 from captum.metrics import infidelity, sensitivity_max
+from helpers.networks import model_state, tiny_cnn, tiny_images
 from reference_ssvkernel import ssvkernel
 from scipy.signal import find_peaks
 from torch import nn
@@ -16,25 +17,7 @@ from torch import nn
 from captum_advise import LayerADVISE, adaptive_kde, count_peaks
 from captum_advise.attr import flatten_column_major, for_captum_metrics, unit_relevance
 from captum_advise.matlab import resize_weights
-
-
-def tiny_cnn() -> nn.Sequential:
-    """Conv -> Sigmoid (the explained layer: values in (0, 1), many peak counts) -> pool -> linear."""
-    torch.manual_seed(3)
-    return nn.Sequential(
-        nn.Conv2d(3, 12, 3, padding=1),
-        nn.Sigmoid(),
-        nn.Conv2d(12, 6, 3, stride=2),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(6, 5),
-    ).eval()
-
-
-def tiny_images(n: int = 3) -> torch.Tensor:
-    torch.manual_seed(11)
-    return torch.rand(n, 3, 14, 14) * 4 - 2
+from conftest import DEVICES
 
 
 def manual_relevance(activations: torch.Tensor) -> torch.Tensor:
@@ -157,15 +140,6 @@ def test_works_under_no_grad_and_returns_a_tensor_for_tuple_inputs_as_layer_grad
     assert upsampled.shape == (3, 1, 28, 28)
 
 
-def model_state(model: nn.Module) -> tuple:
-    return (
-        [module.training for module in model.modules()],
-        [parameter.requires_grad for parameter in model.parameters()],
-        [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks)) for m in model.modules()],
-        [parameter.grad is None for parameter in model.parameters()],
-    )
-
-
 def test_model_state_is_left_as_found_also_after_an_error():
     net, images = tiny_cnn(), tiny_images()
     net[2].train()
@@ -240,9 +214,6 @@ def test_batched_equals_one_image_at_a_time(advise_mobilenet, sample_photos):
         torch.testing.assert_close(
             advise_mobilenet.attribute(images[n : n + 1], target=labels[n])[0], maps[n], rtol=1e-4, atol=1e-5 * scale
         )
-
-
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from functools import partial
 
 import piq
 import pytest
@@ -95,17 +96,24 @@ def _two_state_classifier(bright: list[float], dark: list[float]):
     return classify
 
 
+def _first_image_scorer(classify, images: torch.Tensor, first: torch.Tensor):
+    """``score_maps`` of one image's map ``first`` for class 0, with its probabilities from ``classify``."""
+    probabilities, zero = classify(images), torch.tensor([0])
+    bound = {"classify": classify, "images": images, "probabilities": probabilities}
+    return partial(score_maps, **bound, predicted=zero, image_index=zero, maps=first)
+
+
 def test_a_constant_c2_map_fails_the_check_so_a_miss_gets_the_full_penalty():
     """A 1-unit group whose c2 map is constant, on an image the mask makes miss: AVX 0, as the reference."""
     images = torch.full((1, 3, 8, 8), 200, dtype=torch.uint8)
     bright = [0.5, 0.2, 0.1, 0.05, 0.05, 0.04, 0.03, 0.02, 0.01, 0.0]
     dark = [0.0, 0.3, 0.2, 0.15, 0.15, 0.1, 0.05, 0.03, 0.01, 0.01]  # class 0 falls out of the top 5
     classify = _two_state_classifier(bright, dark)
-    probabilities = classify(images)
     first = torch.zeros(1, 8, 8)
     first[0, :2, :2] = 1.0  # keeps 4 of 64 pixels: the masked image is dark
     constant = torch.zeros(1, 8, 8)
-    result = score_maps(classify, images, probabilities, torch.tensor([0]), torch.tensor([0]), first, constant)
+    score = _first_image_scorer(classify, images, first)
+    result = score(second_maps=constant)
     assert result["hit"].tolist() == [0.0]
     assert result["cs"].tolist() == [0.0] and result["check"].tolist() == [0.0]
     assert result["ad"].tolist() == [1.0] and result["ssim"].tolist() == [0.0] and result["mse"].tolist() == [1.0]
@@ -113,7 +121,7 @@ def test_a_constant_c2_map_fails_the_check_so_a_miss_gets_the_full_penalty():
     # A c2 map that does vary and is uncorrelated passes the check: the mild delta-scaling, AVX > 0.
     varied = torch.zeros(1, 8, 8)
     varied[0, 6:, :] = 1.0
-    mild = score_maps(classify, images, probabilities, torch.tensor([0]), torch.tensor([0]), first, varied)
+    mild = score(second_maps=varied)
     assert mild["check"].tolist() == [1.0] and abs(float(mild["cs"][0])) <= 0.55
     delta = 1 - abs(0.5 - 0.3)
     assert float(mild["ad"][0]) == pytest.approx(delta * (0.5 - 0.3) / 0.5)
@@ -128,15 +136,13 @@ def test_lime_cs_correlates_the_masked_rgb_images_not_the_masks():
     second = torch.zeros(1, 6, 6)
     second[0, 2:5] = 1.0
     classify = _two_state_classifier([0.6, 0.4], [0.6, 0.4])
-    probabilities = classify(images)
-    on_images = score_maps(
-        classify, images, probabilities, torch.tensor([0]), torch.tensor([0]), first, second, cs_of="masked_images"
-    )
+    score = partial(_first_image_scorer(classify, images, first), second_maps=second)
+    on_images = score(cs_of="masked_images")
     masked_first = torch.where(first.bool(), images[0], 0).double().flatten()
     masked_second = torch.where(second.bool(), images[0], 0).double().flatten()
     expected = float(torch.corrcoef(torch.stack([masked_first, masked_second]))[0, 1])
     assert float(on_images["cs"][0]) == pytest.approx(expected, abs=1e-12)
-    on_maps = score_maps(classify, images, probabilities, torch.tensor([0]), torch.tensor([0]), first, second)
+    on_maps = score()
     mask_correlation = float(torch.corrcoef(torch.stack([first.flatten(), second.flatten()]).double())[0, 1])
     assert float(on_maps["cs"][0]) == pytest.approx(mask_correlation, abs=1e-12)
     assert abs(expected - mask_correlation) > 0.05

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers.networks import tiny_cnn, tiny_images
 from quantus.helpers.model.pytorch_model import PyTorchModel
-from test_layer_advise import tiny_cnn, tiny_images
 
 from captum_advise.cli import main
 from captum_advise.data import labelled_folder

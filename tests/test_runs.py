@@ -174,11 +174,11 @@ def test_ctrl_c_stops_evaluate_with_one_line_and_status_130_and_a_rerun_resumes(
     assert 1 <= len(done) < 6
     finished = subprocess.run([*run, "--quiet"], capture_output=True, text=True, env=environment, timeout=600)
     assert finished.returncode == 0, finished.stderr
-    from captum_advise.baselines import CONTROL_METHODS
+    from captum_advise.catalogue import method_names
 
     rows = read_records(out / "records.csv")
     # Every image once per method, its controls included: the rerun neither lost nor repeated a row.
-    expected = [(path.name, method) for path in images.iterdir() for method in ("gradcam", *CONTROL_METHODS)]
+    expected = [(path.name, method) for path in images.iterdir() for method in ("gradcam", *method_names("control"))]
     assert sorted((row["image"], row["method"]) for row in rows) == sorted(expected)
 
 

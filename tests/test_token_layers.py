@@ -18,7 +18,7 @@ from torch import nn
 
 from captum_advise import LayerADVISE
 from captum_advise.attr import swin_tokens_to_map, vit_tokens_to_map
-from captum_advise.baselines import LayerGradCamLib, LayerRandomMap
+from captum_advise.cams import LayerGradCamLib, LayerRandomMap
 from captum_advise.cli import main
 from captum_advise.models import PRESETS, load_model
 from captum_advise.models.timm_models import default_timm_layer, timm_preprocessor
@@ -144,7 +144,7 @@ def test_token_layers_without_or_with_a_wrong_transform_are_one_line_errors():
     with pytest.raises(ValueError, match="reshape_transform must be 'vit', 'swin'"):
         LayerADVISE(vit, layer, reshape_transform="deit")
     with pytest.raises(ValueError, match=r"ShapleyCAM .* cannot explain a token layer"):
-        from captum_advise.baselines import LayerShapleyCam
+        from captum_advise.cams import LayerShapleyCam
 
         LayerShapleyCam(vit, layer, reshape_transform="vit").attribute(images, target=0)
 

@@ -23,11 +23,11 @@ from captum_advise.attr.layer_capture import (
     resolve_targets,
     score_gradients,
 )
+from captum_advise.attr.model_state import preserved_state
 from captum_advise.attr.peak_groups import grad_cam_weights, group_maps
 from captum_advise.attr.token_layout import ReshapeTransform, resolve_reshape_transform
 from captum_advise.attr.unit_relevance import unit_relevance
 from captum_advise.density.adaptive_kde import BACKENDS, Backend
-from captum_advise.models.state import preserved_state
 
 __all__ = ["LayerADVISE"]
 

@@ -6,38 +6,21 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from captum_advise.cli.choices import (
-    ADVISE_RULES,
-    ALL_METHODS,
-    COMPARED_METHODS,
-    CONTROL_METHODS,
-    METHOD_NAMES,
-    UPSAMPLE_MODES,
-)
-from captum_advise.cli.explain_command import add_model_arguments
+from captum_advise.catalogue import ADVISE_RULES, CATALOGUE, method_names
+from captum_advise.cli.arguments import add_model_arguments, add_new_argument, folder_records, method_list
+from captum_advise.cli.choices import UPSAMPLE_MODES
 
 if TYPE_CHECKING:
     from captum_advise.data import ImageRecord
 
-__all__ = ["add_evaluate_command", "add_merge_command", "add_new_argument", "folder_records", "method_list"]
-
-
-def method_list(text: str) -> list[str]:
-    """Comma-separated method names; ``all``: every method but the controls (those come with every run)."""
-    if text.strip() == "all":
-        return list(ALL_METHODS)
-    methods = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in methods if name not in METHOD_NAMES]
-    if unknown or not methods:
-        raise argparse.ArgumentTypeError(f"unknown method(s) {unknown}: choose from {','.join(METHOD_NAMES)}")
-    return methods
+__all__ = ["add_evaluate_command", "add_merge_command", "evaluator_method_options"]
 
 
 def _method_limits(text: str) -> dict[str, int]:
     limits = {}
     for item in filter(None, text.split(",")):
         name, _, count = item.partition("=")
-        if name not in METHOD_NAMES or not count.isdigit():
+        if name not in CATALOGUE or not count.isdigit():
             raise argparse.ArgumentTypeError(f"--method-limit wants METHOD=N[,METHOD=N], got {item!r}")
         limits[name] = int(count)
     return limits
@@ -96,18 +79,19 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--labels", type=Path, help="CSV of 'file,class' rows [default: class index from the file-name prefix, if any]"
     )
+    compared = method_names(compared=True)
     parser.add_argument(
         "--methods",
         type=method_list,
-        default=list(COMPARED_METHODS),
-        help=f"methods to compare, from {','.join(METHOD_NAMES)}, or 'all' (every one but the controls) [default: "
-        f"{','.join(COMPARED_METHODS)}; the controls are added unless --no-controls]",
+        default=list(compared),
+        help=f"methods to compare, from {','.join(CATALOGUE)}, or 'all' (every one but the controls) [default: "
+        f"{','.join(compared)}; the controls are added unless --no-controls]",
     )
     parser.add_argument(
         "--no-controls",
         action="store_true",
-        help=f"leave out the controls ({','.join(CONTROL_METHODS)}) and ADVISE's random-groups twin [default: "
-        "evaluate them with every run: a method only means something where it beats them]",
+        help=f"leave out the controls ({','.join(method_names('control'))}) and ADVISE's random-groups twin "
+        "[default: evaluate them with every run: a method only means something where it beats them]",
     )
     parser.add_argument(
         "--random-group-draws",
@@ -152,7 +136,7 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--advise-rules",
         type=_rules,
-        default=("confidence", "weighted"),
+        default=ADVISE_RULES,
         help="ADVISE choices reported besides auto and the oracle: confidence (the group whose Score-CAM-masked "
         "input the model is surest of), weighted (groups weighted by that confidence; peaks='weighted'), or "
         "none [default: confidence,weighted]",
@@ -162,7 +146,8 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
         "--upsample",
         choices=UPSAMPLE_MODES,
         default="matlab_bicubic",
-        help="how layer-resolution maps reach the input size [default: matlab_bicubic, the reference's imresize]",
+        help="how layer-resolution maps reach the input size, for every method with such maps [default: "
+        "matlab_bicubic, the reference's imresize]",
     )
     parser.add_argument(
         "--lime-samples", type=int, default=2048, help="LIME perturbations per map [default: 2048, imageLIME's]"
@@ -173,7 +158,12 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
         default="tree",
         help="LIME's surrogate model [default: tree, imageLIME's]",
     )
-    parser.add_argument("--scorecam-batch-size", type=int, default=32, help="Score-CAM batch [default: 32]")
+    parser.add_argument(
+        "--scorecam-batch-size",
+        type=int,
+        default=32,
+        help="masked images per forward pass in Score-CAM and Ablation-CAM [default: 32]",
+    )
     add_new_argument(parser)
     parser.add_argument(
         "--skip-unreadable",
@@ -196,25 +186,19 @@ def add_merge_command(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_merge)
 
 
-def add_new_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--new",
-        action="store_true",
-        help="start afresh in an --out that holds rows of other settings: its files are moved into "
-        "--out/replaced-TIME/ (never deleted) [default: resume, and refuse other settings]",
-    )
-
-
-def folder_records(folder: Path, labels: Path | None = None) -> list[ImageRecord]:
-    """A folder's images, labelled when their names (or ``labels``) give classes, unlabelled otherwise."""
-    from captum_advise.data import labelled_folder, unlabelled_folder
-
-    try:
-        return labelled_folder(folder, labels)
-    except ValueError:
-        if labels is not None:
-            raise
-        return unlabelled_folder(folder)
+def evaluator_method_options(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Each catalogue method's evaluator options, from the command line: every option a method takes
+    (its row's ``options``) gets the value of the command-line option that sets it."""
+    values = {
+        "value_range": args.value_range,
+        "upsample": args.upsample,
+        "rules": args.advise_rules,
+        "random_group_draws": args.random_group_draws,
+        "score_cam_batch_size": args.scorecam_batch_size,
+        "n_samples": args.lime_samples,
+        "surrogate": args.lime_surrogate,
+    }
+    return {row.name: {option: values[option] for option in row.options} for row in CATALOGUE.values() if row.options}
 
 
 def _records(args: argparse.Namespace) -> list[ImageRecord]:
@@ -252,20 +236,7 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
             mask=args.mask, tau=args.tau, o=args.o, auc_steps=args.auc_steps, areas=args.areas, penalty=args.penalty
         ),
         method_limits=args.method_limit,
-        method_options={
-            "advise": {
-                "value_range": args.value_range,
-                "upsample": args.upsample,
-                "rules": args.advise_rules,
-                "random_group_draws": args.random_group_draws,
-            },
-            "gradcam": {"upsample": args.upsample},
-            "gradcampp": {"upsample": args.upsample},
-            "layercam": {"upsample": args.upsample},
-            "scorecam": {"score_cam_batch_size": args.scorecam_batch_size, "upsample": args.upsample},
-            "lime": {"n_samples": args.lime_samples, "surrogate": args.lime_surrogate},
-            **{name: {"upsample": args.upsample} for name in ("random", "center", "randomcam")},
-        },
+        method_options=evaluator_method_options(args),
         geometry=args.geometry,
         skip_unreadable=args.skip_unreadable,
     )

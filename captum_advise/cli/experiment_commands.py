@@ -6,18 +6,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from captum_advise.cli.choices import (
-    DEFAULT_ROBUSTNESS_METHODS,
-    DEFAULT_SANITY_METHODS,
-    PAPER_DENSITIES,
-    QUANTUS_METRICS,
-    RANDOMIZED_MODULES,
-    ROBUSTNESS_METHODS,
-    SANITY_METHODS,
-    SCORES,
+from captum_advise.catalogue import robustness_methods, sanity_methods
+from captum_advise.cli.arguments import (
+    add_image_arguments,
+    add_model_arguments,
+    add_new_argument,
+    folder_images,
+    method_list,
+    named_methods,
 )
-from captum_advise.cli.evaluate_command import add_new_argument, folder_records, method_list
-from captum_advise.cli.explain_command import add_model_arguments
+from captum_advise.cli.choices import PAPER_DENSITIES, QUANTUS_METRICS, RANDOMIZED_MODULES, SCORES
 from captum_advise.runs.ranks import is_main_rank
 
 __all__ = ["add_ablate_command", "add_sanity_commands"]
@@ -33,20 +31,6 @@ def _densities(text: str) -> list[float]:
     return values
 
 
-def _images(folder: Path, limit: int | None, every: int = 1):
-    records = folder_records(folder)[::every][:limit]
-    if not records:
-        raise ValueError(f"no images in {folder}")
-    return records
-
-
-def _add_image_arguments(parser: argparse.ArgumentParser, default_limit: int) -> None:
-    """--images, --limit, --every: which photos of a folder an experiment uses."""
-    parser.add_argument("--images", type=Path, required=True, help="image folder")
-    parser.add_argument("--limit", type=int, default=default_limit, help=f"first N images [default: {default_limit}]")
-    parser.add_argument("--every", type=int, default=1, help="take every K-th image of the folder [default: 1]")
-
-
 def add_ablate_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "ablate",
@@ -55,12 +39,12 @@ def add_ablate_command(commands: argparse._SubParsersAction) -> None:
         "with and without the ReLU on the maps. Writes ablation.csv, ablation.png and an evaluation per setting.",
     )
     add_model_arguments(parser)
-    _add_image_arguments(parser, default_limit=20)
+    add_image_arguments(parser, default_limit=20)
     parser.add_argument(
         "--methods",
         type=method_list,
-        default=["advise", "gradcam", "gradcampp", "layercam"],
-        help="[default: the fast four]",
+        default=list(sanity_methods(default=True)),
+        help=f"[default: {','.join(sanity_methods(default=True))}: those evaluate compares, but the slow ones]",
     )
     parser.add_argument(
         "--densities", type=_densities, default=list(PAPER_DENSITIES), help="[default: 0.025,...,0.225]"
@@ -84,12 +68,12 @@ def add_robustness_command(commands: argparse._SubParsersAction) -> None:
         "(resumed if present) and summary.md.",
     )
     add_model_arguments(parser)
-    _add_image_arguments(parser, default_limit=8)
-    default_methods = ",".join(DEFAULT_ROBUSTNESS_METHODS)
+    add_image_arguments(parser, default_limit=8)
+    default_methods = ",".join(robustness_methods(default=True))
     parser.add_argument(
         "--methods",
         default=default_methods,
-        help=f"of {','.join(ROBUSTNESS_METHODS)} (advise: the auto group; advise-all: every unit; advise-frozen: "
+        help=f"of {','.join(robustness_methods())} (advise: the auto group; advise-all: every unit; advise-frozen: "
         f"auto with the groups of the clean input), or 'all' [default: {default_methods}]",
     )
     parser.add_argument(
@@ -126,20 +110,20 @@ def run_robustness_command(args: argparse.Namespace) -> int:
     from captum_advise.models import load_model
 
     config = RobustnessConfig(
-        ROBUSTNESS_METHODS if args.methods.strip() == "all" else tuple(m for m in args.methods.split(",") if m),
-        args.layer,
-        args.device,
-        args.geometry,
-        args.radius,
-        args.sensitivity_samples,
-        args.infidelity_std,
-        args.infidelity_samples,
-        args.max_density,
+        methods=tuple(named_methods(args.methods, robustness_methods(), "robustness method")),
+        layer=args.layer,
+        device=args.device,
+        geometry=args.geometry,
+        radius=args.radius,
+        sensitivity_samples=args.sensitivity_samples,
+        infidelity_std=args.infidelity_std,
+        infidelity_samples=args.infidelity_samples,
+        max_density=args.max_density,
         seed=args.seed,
         score=args.score,
         floor_radius=args.floor_radius,
     )
-    records = _images(args.images, args.limit, args.every)
+    records = folder_images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
     rows = run_robustness(loaded, records, args.out, config, progress=not args.quiet, new=args.new)
     print(f"{len(rows)} row{'s' * (len(rows) != 1)} in {args.out / 'robustness.csv'}\n")
@@ -150,11 +134,11 @@ def run_robustness_command(args: argparse.Namespace) -> int:
 def _add_sanity_inputs(parser: argparse.ArgumentParser) -> None:
     """The model, the photos and the methods of a sanity check."""
     add_model_arguments(parser)
-    _add_image_arguments(parser, default_limit=8)
+    add_image_arguments(parser, default_limit=8)
     parser.add_argument(
         "--methods",
-        default=",".join(DEFAULT_SANITY_METHODS),
-        help=f"of {','.join(SANITY_METHODS)}, or 'all' [default: {','.join(DEFAULT_SANITY_METHODS)}]",
+        default=",".join(sanity_methods(default=True)),
+        help=f"of {','.join(sanity_methods())}, or 'all' [default: {','.join(sanity_methods(default=True))}]",
     )
 
 
@@ -207,8 +191,8 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--methods",
-        default=",".join(DEFAULT_SANITY_METHODS),
-        help=f"of {','.join(SANITY_METHODS)}, or 'all' [default: {','.join(DEFAULT_SANITY_METHODS)}]",
+        default=",".join(sanity_methods(default=True)),
+        help=f"of {','.join(sanity_methods())}, or 'all' [default: {','.join(sanity_methods(default=True))}]",
     )
     data.add_argument("--train", type=int, default=256, help="training images [default: 256]")
     data.add_argument("--test", type=int, default=32, help="compared images [default: 32]")
@@ -254,11 +238,7 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _sanity_methods(text: str) -> list[str]:
-    methods = list(SANITY_METHODS) if text.strip() == "all" else [m for m in text.split(",") if m]
-    unknown = [m for m in methods if m not in SANITY_METHODS]
-    if unknown:
-        raise ValueError(f"unknown sanity method(s) {unknown}: choose from {','.join(SANITY_METHODS)}")
-    return methods
+    return named_methods(text, sanity_methods(), "sanity method")
 
 
 def run_ablate(args: argparse.Namespace) -> int:
@@ -266,7 +246,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     from captum_advise.experiments import run_noise_ablation
     from captum_advise.models import load_model
 
-    records = _images(args.images, args.limit, args.every)
+    records = folder_images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
     config = EvaluationConfig(
         methods=args.methods,
@@ -293,12 +273,20 @@ def run_sanity(args: argparse.Namespace) -> int:
     from captum_advise.models import load_model
 
     methods = _sanity_methods(args.methods)
-    records = _images(args.images, args.limit, args.every)
+    records = folder_images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
     config = SanityConfig(
-        methods, args.layer, args.mode, args.steps, args.seed, args.device, args.geometry, args.init, args.randomize,
-        args.floor_radius,
-    )  # fmt: skip
+        methods=methods,
+        layer=args.layer,
+        mode=args.mode,
+        steps=args.steps,
+        seed=args.seed,
+        device=args.device,
+        geometry=args.geometry,
+        init=args.init,
+        randomize=args.randomize,
+        floor_radius=args.floor_radius,
+    )
     rows = run_parameter_randomization(loaded, records, args.out, config, progress=not args.quiet, new=args.new)
     if not is_main_rank():
         return 0
@@ -324,7 +312,14 @@ def run_sanity_data(args: argparse.Namespace) -> int:
 
     methods = _sanity_methods(args.methods)
     result = run_data_randomization(
-        args.out, methods, args.train, args.test, args.max_epochs, args.seeds, args.target_accuracy, not args.quiet
+        args.out,
+        methods=methods,
+        train_count=args.train,
+        test_count=args.test,
+        max_epochs=args.max_epochs,
+        seeds=args.seeds,
+        target_accuracy=args.target_accuracy,
+        progress=not args.quiet,
     )
     for model in result.models:
         print(
@@ -366,11 +361,16 @@ def run_sanity_quantus(args: argparse.Namespace) -> int:
 
     metrics = [m for m in args.metrics.split(",") if m]
     config = QuantusConfig(
-        _sanity_methods(args.methods), metrics, args.layer, args.seed, args.smooth_samples, args.last_layer_only,
-        args.device,
-    )  # fmt: skip
+        methods=_sanity_methods(args.methods),
+        metrics=metrics,
+        layer=args.layer,
+        seed=args.seed,
+        smooth_samples=args.smooth_samples,
+        last_layer_only=args.last_layer_only,
+        device=args.device,
+    )
     config.check()
-    records = _images(args.images, args.limit, args.every)
+    records = folder_images(args.images, args.limit, args.every)
     loaded = load_model(args.model, args.weights, device=args.device)
     rows = run_quantus_checks(loaded, records, args.out, config, progress=not args.quiet)
     print(f"Quantus on {len(records)} images, mean ± 95% interval over the images:")

@@ -10,54 +10,17 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from captum_advise.cli.choices import GEOMETRIES, PRESET_NAMES, TIMM_PREFIX
+from captum_advise.cli.arguments import add_model_arguments
 
 if TYPE_CHECKING:
     from captum_advise.data import ImageRecord
     from captum_advise.models import LoadedModel
-    from captum_advise.pipeline import ImageExplanation
+    from captum_advise.pipeline import ExplainedImage
 
-__all__ = ["add_demo_command", "add_explain_command", "add_model_arguments", "model_name"]
+__all__ = ["add_demo_command", "add_explain_command"]
 
 LOGGER = logging.getLogger("captum_advise")
 UNITS_PER_SHEET = 6
-
-
-def model_name(text: str) -> str:
-    """A preset's name or ``timm:NAME`` (checked against timm when the model is built)."""
-    if text in PRESET_NAMES or (text.startswith(TIMM_PREFIX) and len(text) > len(TIMM_PREFIX)):
-        return text
-    raise argparse.ArgumentTypeError(f"unknown model {text!r}: choose one of {', '.join(PRESET_NAMES)} or timm:NAME")
-
-
-def add_model_arguments(
-    parser: argparse.ArgumentParser, default_model: str | None = None, default_geometry: str = "squash"
-) -> None:
-    """--model, --weights, --layer, --device, --geometry: shared by every command that loads a network."""
-    parser.add_argument(
-        "--model",
-        type=model_name,
-        default=default_model,
-        required=default_model is None,
-        help=f"network: {', '.join(PRESET_NAMES)}, or {TIMM_PREFIX}NAME for any timm model (random weights unless "
-        "--weights FILE; its default layer: a ViT's last norm1, a CNN's last feature stage)",
-    )
-    parser.add_argument(
-        "--weights",
-        default="IMAGENET1K_V1",
-        help="torchvision weights name (from the torch cache, $TORCH_HOME), a state_dict file, or 'none' "
-        "for random weights (flagged in every output) [default: IMAGENET1K_V1]",
-    )
-    parser.add_argument("--layer", help="layer name as in model.named_modules() [default: the preset's ADVISE layer]")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda [default: cpu]")
-    parser.add_argument(
-        "--geometry",
-        choices=GEOMETRIES,
-        default=default_geometry,
-        help="photo to network input: 'squash' resizes the whole photo to the input size (the reference's "
-        "evaluation), 'crop' resizes the shorter side and centre-crops (torchvision's convention) "
-        f"[default: {default_geometry}]",
-    )
 
 
 def add_explain_arguments(parser: argparse.ArgumentParser, default_out: Path | None = None) -> None:
@@ -112,7 +75,7 @@ def _peaks_choice(text: str) -> str | int:
     return int(text)
 
 
-def _chosen_groups(explanation: ImageExplanation, peaks: str | int) -> ImageExplanation:
+def _chosen_groups(explanation: ExplainedImage, peaks: str | int) -> ExplainedImage:
     if peaks == "every":
         return explanation
     chosen = {"auto": explanation.auto_peaks, "confidence": explanation.confidence_peaks}
@@ -238,7 +201,7 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
         value_range=args.value_range,
         density_of=args.density_of,
         score=args.score,
-        confidence=args.peaks == "confidence",
+        rules=("confidence",) if args.peaks == "confidence" else (),
     )
     title = f"{args.model} {layer}"
     # Drawing is seconds per image (a depth sheet explains two more layers): it gets its own bar.
@@ -250,7 +213,7 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
         explanation = _chosen_groups(explained, args.peaks)
         missing = isinstance(args.peaks, int) and not explanation.groups
         if missing:
-            present = [group["peaks"] for group in explained.groups]
+            present = [group.peaks for group in explained.groups]
             LOGGER.info(
                 f"{record.name} has no group with {args.peaks} peaks (it has {present}): its sheet shows Grad-CAM only"
             )
@@ -277,14 +240,14 @@ def _write_unit_sheet(
     loaded: LoadedModel,
     layer: str,
     record: ImageRecord,
-    explanation: ImageExplanation,
+    explanation: ExplainedImage,
     path: Path,
 ) -> None:
     from captum_advise.figures import unit_sheet
     from captum_advise.pipeline import unit_density
 
-    by_evidence = sorted(explanation.groups, key=lambda group: -group["evidence"])[:UNITS_PER_SHEET]
-    units = [group["units"][0] for group in sorted(by_evidence, key=lambda group: group["peaks"])]
+    by_evidence = sorted(explanation.groups, key=lambda group: -group.evidence)[:UNITS_PER_SHEET]
+    units = [int(group.units[0]) for group in sorted(by_evidence, key=lambda group: group.peaks)]
     densities = unit_density(loaded, record, units, layer, args.value_range, args.device, args.geometry)
     title = f"{record.name}: one unit of each peak group, {args.model} {layer}"
     _save(unit_sheet(densities, title, loaded.random_weights), path)

@@ -91,6 +91,7 @@ def _probabilities(classify: Callable[[Tensor], Tensor], images: Tensor, batch_s
 
 
 def score_maps(
+    *,
     classify: Callable[[Tensor], Tensor],
     images: Tensor,
     probabilities: Tensor,
@@ -102,7 +103,7 @@ def score_maps(
     cs_of: Literal["maps", "masked_images"] = "maps",
     mean_colour: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """Every metric of every map.
+    """Every metric of every map (keyword arguments only).
 
     Args:
         classify: uint8 images (M, 3, H, W) -> softmax probabilities (M, C); it must preprocess

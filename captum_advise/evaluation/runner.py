@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from captum_advise.baselines import CONTROL_METHODS, Explanations, build_method, explain_batch
+from captum_advise.catalogue import method_names
 from captum_advise.data import ImageReadError, ImageRecord, batches, noise_generator, salt_and_pepper
+from captum_advise.evaluation.methods import ExplanationBatch, MethodMaps, build_method
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import (
     append_records,
@@ -48,17 +49,17 @@ class EvaluationConfig:
     """What to evaluate and how.
 
     Attributes:
-        methods: method names (advise, gradcam, gradcampp, scorecam, layercam, lime, and the
-            controls random, center, randomcam, sobelcam).
-        controls: also evaluate every control (:data:`~captum_advise.baselines.CONTROL_METHODS`)
-            not in ``methods``, and ADVISE's random-groups twin (its ``random_group_draws``
-            option, 2 by default); False: only ``methods``, and ADVISE without its twin.
+        methods: method names of the catalogue (:mod:`captum_advise.catalogue`).
+        controls: also evaluate every control of the catalogue not in ``methods``, and ADVISE's
+            random-groups twin (its ``random_group_draws`` option, 2 by default); False: only
+            ``methods``, and ADVISE without its twin.
         layer: the explained layer (default: the preset's reference layer).
         batch_size: images per explanation batch.
         device: where the model and images live.
         protocol: the protocol's options (mask, tau, o).
         method_limits: method -> evaluate it on the first N images only (slow methods).
-        method_options: method -> keyword options of its adapter.
+        method_options: method -> keyword options of its adapter
+            (:mod:`captum_advise.evaluation.methods`).
         noise_density: salt-and-pepper density added to every image at the network's input size
             before anything else (the noise ablation); 0 = none.
         noise_seed: run seed of that noise (each image's noise also depends on its name).
@@ -95,7 +96,7 @@ def evaluated_methods(config: EvaluationConfig) -> tuple[list[str], dict[str, di
     methods = list(dict.fromkeys(config.methods))
     options = {name: dict(config.method_options.get(name, {})) for name in methods}
     if config.controls:
-        methods += [name for name in CONTROL_METHODS if name not in methods]
+        methods += [name for name in method_names("control") if name not in methods]
     elif "advise" in options:
         options["advise"]["random_group_draws"] = 0
     return methods, {name: options.get(name, dict(config.method_options.get(name, {}))) for name in methods}
@@ -119,7 +120,7 @@ def _pending(
 
 def _rows(
     records: Sequence[ImageRecord],
-    explanations: Explanations,
+    explanations: MethodMaps,
     metrics: dict[str, Tensor],
     predicted: Tensor,
     second: Tensor,
@@ -341,22 +342,23 @@ def _evaluate(
                 continue
             index = members.to(config.device)
             first, second = top2[index, 0], top2[index, 1]
-            explanations = explain_batch(method, model, layer, inputs[index], first, second, images[index])
+            batch = ExplanationBatch(model, layer, inputs[index], images[index], first, second)
+            explanations = method.explain(batch)
             start = time.perf_counter()
             image_index = torch.cat(
                 [torch.full((len(maps),), n, dtype=torch.long) for n, maps in enumerate(explanations.maps)]
             ).to(config.device)
             metrics = score_maps(
-                classify,
-                images[index],
-                probabilities[index],
-                first,
-                image_index,
-                torch.cat(explanations.maps),
-                torch.cat(explanations.second_maps),
-                config.protocol,
-                explanations.cs_of,
-                torch.tensor(preprocessor.mean) * 255,
+                classify=classify,
+                images=images[index],
+                probabilities=probabilities[index],
+                predicted=first,
+                image_index=image_index,
+                maps=torch.cat(explanations.maps),
+                second_maps=torch.cat(explanations.second_maps),
+                options=config.protocol,
+                cs_of=explanations.cs_of,
+                mean_colour=torch.tensor(preprocessor.mean) * 255,
             )
             metric_seconds = time.perf_counter() - start
             subset = [chunk[n][0] for n in members.tolist()]

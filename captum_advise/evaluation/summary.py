@@ -18,11 +18,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
+from captum_advise.catalogue import CATALOGUE, method_names, title_of
 from captum_advise.evaluation.intervals import holm, mean_interval, paired_p_value
 
 __all__ = [
-    "CONTROL_TITLES",
-    "METHOD_TITLES",
+    "control_titles",
+    "legend",
+    "method_titles",
     "paired_rows",
     "per_image_lines",
     "summary_heading",
@@ -30,26 +32,6 @@ __all__ = [
     "summary_table",
 ]
 
-METHOD_TITLES = {
-    "gradcam": "Grad-CAM",
-    "gradcampp": "Grad-CAM++",
-    "scorecam": "Score-CAM",
-    "layercam": "Layer-CAM",
-    "lime": "LIME",
-    "hirescam": "HiResCAM",
-    "xgradcam": "XGrad-CAM",
-    "gradcamelementwise": "Grad-CAM element-wise",
-    "eigencam": "EigenCAM",
-    "eigengradcam": "EigenGrad-CAM",
-    "ablationcam": "Ablation-CAM",
-    "fullgrad": "FullGrad",
-    "kpcacam": "KPCA-CAM",
-    "fem": "FEM",
-    "shapleycam": "ShapleyCAM",
-    "finercam": "FinerCAM",
-    "refinecam": "RefineCAM",
-}
-CONTROL_TITLES = {"random": "Random map", "center": "Centre prior", "randomcam": "RandomCAM", "sobelcam": "SobelCAM"}
 ORACLE = "ADVISE oracle"
 AUTO = "ADVISE auto"
 CONFIDENCE = "ADVISE confidence"
@@ -60,35 +42,34 @@ TWIN = "random-groups"
 TWIN_SUFFIX = ", random groups"
 # Each ADVISE line's random-groups twin: the same rule on a random partition of the same group sizes.
 TWINS = {line: line + TWIN_SUFFIX for line in ADVISE_LINES}
-LEGEND = {
+ADVISE_LEGEND = {
     ORACLE: "best of ADVISE's own groups per image, by AVX itself (the paper's Table 1)",
     AUTO: "the group with the most Grad-CAM evidence (no metric used)",
     CONFIDENCE: "the group whose Score-CAM-masked input the model is surest of (no metric used)",
     WEIGHTED: "the group maps weighted by that confidence (no metric used)",
-    "Grad-CAM": "pytorch-grad-cam's GradCAM",
-    "Grad-CAM++": "pytorch-grad-cam's GradCAMPlusPlus",
-    "Score-CAM": "pytorch-grad-cam's ScoreCAM",
-    "Layer-CAM": "pytorch-grad-cam's LayerCAM",
-    "LIME": "MATLAB's imageLIME (superpixels, a tree surrogate, the top 5 kept)",
-    "HiResCAM": "pytorch-grad-cam's HiResCAM",
-    "XGrad-CAM": "pytorch-grad-cam's XGradCAM",
-    "Grad-CAM element-wise": "pytorch-grad-cam's GradCAMElementWise",
-    "EigenCAM": "pytorch-grad-cam's EigenCAM (the same map for every class)",
-    "EigenGrad-CAM": "pytorch-grad-cam's EigenGradCAM",
-    "Ablation-CAM": "pytorch-grad-cam's AblationCAM",
-    "FullGrad": "pytorch-grad-cam's FullGrad (every bias layer, not one layer; at the input's resolution)",
-    "KPCA-CAM": "pytorch-grad-cam's KPCA_CAM (the same map for every class)",
-    "FEM": "pytorch-grad-cam's FEM (the same map for every class)",
-    "ShapleyCAM": "pytorch-grad-cam's ShapleyCAM",
-    "FinerCAM": "pytorch-grad-cam's FinerCAM (the class against its three nearest classes)",
-    "RefineCAM": "pytorch-grad-cam's RefineCAM (at one layer: Grad-CAM++ min-max scaled)",
-    "Random map": "control: i.i.d. uniform values at the layer's resolution, seeded per image and class",
-    "Centre prior": "control: a centred Gaussian at the layer's resolution, the same for every image and class",
-    "RandomCAM": "control: pytorch-grad-cam's RandomCAM (random channel weights over the real activations)",
-    "SobelCAM": "control: pytorch-grad-cam's SobelCAM (an edge map of the image; no model)",
 }
-for _line, _twin in TWINS.items():
-    LEGEND[_twin] = f"control: {_line}'s rule on a random partition of the units into groups of ADVISE's sizes"
+ADVISE_LEGEND |= {
+    twin: f"control: {line}'s rule on a random partition of the units into groups of ADVISE's sizes"
+    for line, twin in TWINS.items()
+}
+
+
+def method_titles() -> dict[str, str]:
+    """The title of each catalogue method compared with ADVISE (pytorch-grad-cam's and LIME), by name."""
+    return {name: title_of(name) for name in method_names("library", "lime")}
+
+
+def control_titles() -> dict[str, str]:
+    """The title of each control of the catalogue, by name."""
+    return {name: title_of(name) for name in method_names("control")}
+
+
+def legend() -> dict[str, str]:
+    """Each table line's one-line explanation, by title: ADVISE's lines and every catalogue method's."""
+    rows = {CATALOGUE[name].title: CATALOGUE[name].legend for name in method_names("library", "lime", "control")}
+    return ADVISE_LEGEND | rows
+
+
 # Where a measure's mean must lie, so its interval is kept there too (AVX has no such bound: a
 # negative SSIM can push it outside [0, 1]).
 RANGES = {"ad": (0.0, 1.0), "ssim": (-1.0, 1.0), "fsim": (0.0, 1.0), "mse": (0.0, 1.0)}
@@ -121,8 +102,7 @@ def _line_of(method: str) -> str:
     """The table line of a records method name (``advise`` rows are the oracle's candidates)."""
     twin = method.startswith(f"advise-{TWIN}")
     base = method.replace(f"-{TWIN}", "") if twin else method
-    title = ORACLE if base == "advise" else ADVISE_RULES.get(base) or METHOD_TITLES.get(base)
-    title = title or CONTROL_TITLES.get(base, base)
+    title = ORACLE if base == "advise" else ADVISE_RULES.get(base) or title_of(base)
     return TWINS[title] if twin else title
 
 
@@ -167,8 +147,8 @@ def per_image_lines(rows: Iterable[dict[str, str]], by: str = "avx") -> dict[str
 def _order(title: str) -> int:
     order = [
         *(line for pair in TWINS.items() for line in pair),
-        *METHOD_TITLES.values(),
-        *CONTROL_TITLES.values(),
+        *method_titles().values(),
+        *control_titles().values(),
     ]
     return order.index(title) if title in order else len(order)
 
@@ -206,12 +186,13 @@ def _comparisons(titles: Iterable[str]) -> list[tuple[str, str]]:
     """(line, reference) pairs: each ADVISE line against every baseline and its own twin, and every
     method line against every control."""
     present = set(titles)
-    methods = [t for t in (*ADVISE_LINES, *METHOD_TITLES.values()) if t in present]
-    baselines = [t for t in METHOD_TITLES.values() if t in present]
-    controls = [t for t in (*TWINS.values(), *CONTROL_TITLES.values()) if t in present]
+    controls_of_catalogue = control_titles().values()
+    methods = [t for t in (*ADVISE_LINES, *method_titles().values()) if t in present]
+    baselines = [t for t in method_titles().values() if t in present]
+    controls = [t for t in (*TWINS.values(), *controls_of_catalogue) if t in present]
     pairs = [(advise, baseline) for advise in ADVISE_LINES if advise in present for baseline in baselines]
     pairs += [(advise, TWINS[advise]) for advise in ADVISE_LINES if advise in present and TWINS[advise] in present]
-    pairs += [(method, control) for method in methods for control in controls if control in CONTROL_TITLES.values()]
+    pairs += [(method, control) for method in methods for control in controls if control in controls_of_catalogue]
     return pairs
 
 
@@ -265,9 +246,9 @@ def _verdicts(rows: list[dict[str, str]], metric: str, title: str) -> list[str]:
     by_control: dict[str, list[str]] = defaultdict(list)
     for entry in paired:
         mean, half = entry["difference"]  # type: ignore[misc]
-        if entry["reference"] in CONTROL_TITLES.values() and not mean - half > 0:
+        if entry["reference"] in control_titles().values() and not mean - half > 0:
             by_control[str(entry["reference"])].append(f"{entry['line']} ({_signed((mean, half))})")
-    for control in CONTROL_TITLES.values():
+    for control in control_titles().values():
         if any(entry["reference"] == control for entry in paired):
             beaten = by_control.get(control)
             sentences.append(
@@ -361,7 +342,8 @@ def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
     if any(int(entry["images"]) < FEW_IMAGES for entry in entries):  # type: ignore[call-overload]
         notes.append(f"\\* fewer than {FEW_IMAGES} images (n < {FEW_IMAGES}): intervals unreliable.")
     present = [str(entry["method"]) for entry in entries]
-    notes += ["", "Methods: " + "; ".join(f"**{m}**: {LEGEND[m]}" for m in present if m in LEGEND) + "."]
+    lines_legend = legend()
+    notes += ["", "Methods: " + "; ".join(f"**{m}**: {lines_legend[m]}" for m in present if m in lines_legend) + "."]
     lines += notes
     areas = area_levels(rows)
     lines += _verdict_section(rows, areas)

@@ -30,7 +30,6 @@ from captum_advise.experiments.randomization import (
 )
 from captum_advise.experiments.robustness import (
     ROBUSTNESS_COLUMNS,
-    ROBUSTNESS_METHODS,
     RobustnessConfig,
     robustness_summary,
     run_robustness,
@@ -44,19 +43,16 @@ from captum_advise.experiments.sanity import (
     sanity_plot,
     summarize_similarity,
 )
-from captum_advise.experiments.sanity_maps import DEFAULT_SANITY_METHODS, SANITY_METHODS, sanity_maps
+from captum_advise.experiments.sanity_maps import sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 
 __all__ = [
     "COMPARISONS",
-    "DEFAULT_SANITY_METHODS",
     "FLOOR_MODE",
     "MEASURE_TITLES",
     "QUANTUS_METRICS",
     "RANDOMIZED_MODULES",
     "ROBUSTNESS_COLUMNS",
-    "ROBUSTNESS_METHODS",
-    "SANITY_METHODS",
     "SIMILARITY_MEASURES",
     "DataRandomizationResult",
     "NetworkSignal",

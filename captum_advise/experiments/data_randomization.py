@@ -31,9 +31,10 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from captum_advise.catalogue import sanity_methods
 from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
-from captum_advise.experiments.sanity_maps import DEFAULT_SANITY_METHODS, SANITY_METHODS, sanity_maps
+from captum_advise.experiments.sanity_maps import sanity_maps
 from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
 from captum_advise.runs.run_info import write_run_info
 
@@ -221,7 +222,7 @@ def _train_seed(
 
 def run_data_randomization(
     out: Path,
-    methods: Sequence[str] = DEFAULT_SANITY_METHODS,
+    methods: Sequence[str] | None = None,
     train_count: int = 256,
     test_count: int = 32,
     max_epochs: int = 400,
@@ -242,9 +243,10 @@ def run_data_randomization(
     """
     if not seeds:
         raise ValueError("data randomisation needs at least one seed")
-    unknown = [m for m in methods if m not in SANITY_METHODS]
+    methods = sanity_methods(default=True) if methods is None else methods
+    unknown = [m for m in methods if m not in sanity_methods()]
     if unknown:
-        raise ValueError(f"no sanity maps for method(s) {unknown}: choose from {', '.join(SANITY_METHODS)}")
+        raise ValueError(f"no sanity maps for method(s) {unknown}: choose from {', '.join(sanity_methods())}")
     models: list[TrainedModel] = []
     rows: list[dict[str, object]] = []
     for seed in seeds:

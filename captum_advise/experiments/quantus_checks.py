@@ -39,7 +39,8 @@ import copy
 import importlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from captum_advise.catalogue import sanity_methods
 from captum_advise.data import ImageRecord
 from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
-from captum_advise.experiments.sanity_maps import DEFAULT_SANITY_METHODS, SANITY_METHODS, sanity_maps
+from captum_advise.experiments.sanity_maps import sanity_maps
 from captum_advise.models import LoadedModel, resolve_layer
 from captum_advise.runs.run_info import write_run_info
 
@@ -93,8 +95,8 @@ def quantus_explain_func(method: str, layer_name: str) -> Callable[..., np.ndarr
         ``explain(model, inputs, targets, **kwargs)``: (N, C, H, W) array inputs and (N,) class
         indices in, (N, 1, H, W) float32 maps out.
     """
-    if method not in SANITY_METHODS:
-        raise ValueError(f"no sanity maps for method {method!r}: choose from {', '.join(SANITY_METHODS)}")
+    if method not in sanity_methods():
+        raise ValueError(f"no sanity maps for method {method!r}: choose from {', '.join(sanity_methods())}")
 
     def explain(model: nn.Module, inputs: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
         device = next(model.parameters()).device
@@ -156,7 +158,7 @@ def quantus_metric(
 class QuantusConfig:
     """Which methods and Quantus metrics, at which layer (``None``: the preset's), with which seed."""
 
-    methods: Sequence[str] = DEFAULT_SANITY_METHODS
+    methods: Sequence[str] = field(default_factory=partial(sanity_methods, default=True))
     metrics: Sequence[str] = QUANTUS_METRICS
     layer: str | None = None
     seed: int = 42
@@ -166,9 +168,9 @@ class QuantusConfig:
 
     def check(self) -> None:
         """One-line errors for an unknown method or metric, a non-positive sample count, or no Quantus."""
-        unknown = [m for m in self.methods if m not in SANITY_METHODS]
+        unknown = [m for m in self.methods if m not in sanity_methods()]
         if unknown:
-            raise ValueError(f"no sanity maps for method(s) {unknown}: choose from {', '.join(SANITY_METHODS)}")
+            raise ValueError(f"no sanity maps for method(s) {unknown}: choose from {', '.join(sanity_methods())}")
         unknown = [m for m in self.metrics if m not in QUANTUS_METRICS]
         if unknown:
             raise ValueError(f"unknown Quantus metric(s) {unknown}: choose from {', '.join(QUANTUS_METRICS)}")

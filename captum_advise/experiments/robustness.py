@@ -32,7 +32,8 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -42,12 +43,11 @@ from captum.robust import MinParamPerturbation
 from torch import Tensor, nn
 
 from captum_advise.attr import for_captum_metrics
-from captum_advise.baselines.grad_cam_library import Score
+from captum_advise.cams.library import Score
+from captum_advise.catalogue import robustness_methods
 from captum_advise.data import ImageRecord, noise_generator, salt_and_pepper
 from captum_advise.evaluation import append_records, mean_interval, read_records
 from captum_advise.experiments.robustness_methods import (
-    ADVISE_ROWS,
-    ROBUSTNESS_METHODS,
     robustness_explanation,
 )
 from captum_advise.experiments.similarity import SIMILARITY_MEASURES, map_similarity
@@ -57,7 +57,7 @@ from captum_advise.runs.ranks import shared_progress
 from captum_advise.runs.run_info import write_run_info
 from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
-__all__ = ["ROBUSTNESS_COLUMNS", "ROBUSTNESS_METHODS", "RobustnessConfig", "robustness_summary", "run_robustness"]
+__all__ = ["ROBUSTNESS_COLUMNS", "RobustnessConfig", "robustness_summary", "run_robustness"]
 
 MEASURES = ("sensitivity_max", "infidelity", "flip_density")
 ROBUSTNESS_COLUMNS = (
@@ -75,7 +75,7 @@ ROBUSTNESS_COLUMNS = (
 class RobustnessConfig:
     """What ``run_robustness`` measures and how (see the module's text)."""
 
-    methods: tuple[str, ...] = (*ADVISE_ROWS, "gradcam", "gradcampp", "layercam")
+    methods: tuple[str, ...] = field(default_factory=partial(robustness_methods, default=True))
     layer: str | None = None
     device: str = "cpu"
     geometry: Geometry = "squash"
@@ -90,9 +90,9 @@ class RobustnessConfig:
     floor_radius: float = 0.005
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.methods if m not in ROBUSTNESS_METHODS]
+        unknown = [m for m in self.methods if m not in robustness_methods()]
         if unknown or not self.methods:
-            raise ValueError(f"unknown robustness method(s) {unknown}: choose from {', '.join(ROBUSTNESS_METHODS)}")
+            raise ValueError(f"unknown robustness method(s) {unknown}: choose from {', '.join(robustness_methods())}")
         if self.score not in ("softmax", "logit"):
             raise ValueError(f"score must be 'softmax' or 'logit', got {self.score!r}")
         if not self.floor_radius > 0:

@@ -25,20 +25,14 @@ from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
 from captum_advise.attr.token_layout import ReshapeTransform
-from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
-from captum_advise.baselines.grad_cam_library import Score
+from captum_advise.cams.library import Score
+from captum_advise.cams.library_cams import library_attribution
+from captum_advise.catalogue import ADVISE_ROBUSTNESS_ROWS, method_names, robustness_methods
 
-__all__ = ["ADVISE_ROWS", "ROBUSTNESS_METHODS", "robustness_explanation"]
+__all__ = ["robustness_explanation"]
 
 # Each ADVISE row's ``peaks`` rule.
-ADVISE_ROWS = {
-    "advise": "auto",
-    "advise-confidence": "confidence",
-    "advise-weighted": "weighted",
-    "advise-all": "all",
-    "advise-frozen": "auto",
-}
-ROBUSTNESS_METHODS = (*ADVISE_ROWS, *LAYER_ATTRIBUTIONS)
+ADVISE_ROWS = dict(zip(ADVISE_ROBUSTNESS_ROWS, ("auto", "confidence", "weighted", "all", "auto"), strict=True))
 
 
 def robustness_explanation(
@@ -52,18 +46,18 @@ def robustness_explanation(
     """``attribute(inputs, target=...)`` of one robustness method, (N, 1, U, V) maps with their ReLU.
 
     Args:
-        name: one of :data:`ROBUSTNESS_METHODS`.
+        name: one of :func:`~captum_advise.catalogue.robustness_methods`.
         model: the model; ``layer`` one of its modules.
         layer: the explained layer.
         score: the explained score, the same for every method.
         clean_inputs: (1, ...) the unperturbed input; ``advise-frozen`` estimates its groups on it.
         reshape_transform: how a token layer is read (``"vit"``, ``"swin"``, a callable, or None).
     """
-    if name in LAYER_ATTRIBUTIONS:
-        attribution = LAYER_ATTRIBUTIONS[name](model, layer, score=score, reshape_transform=reshape_transform)
+    if name in method_names("library"):
+        attribution = library_attribution(name)(model, layer, score=score, reshape_transform=reshape_transform)
         return partial(attribution.attribute, relu_attributions=True)
     if name not in ADVISE_ROWS:
-        raise ValueError(f"unknown robustness method {name!r}: choose from {', '.join(ROBUSTNESS_METHODS)}")
+        raise ValueError(f"unknown robustness method {name!r}: choose from {', '.join(robustness_methods())}")
     advise = LayerADVISE(model, layer, score=score, reshape_transform=reshape_transform)
     explain = partial(advise.attribute, relu_attributions=True, peaks=ADVISE_ROWS[name])
     if name != "advise-frozen":

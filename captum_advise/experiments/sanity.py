@@ -5,13 +5,15 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import torch
 from matplotlib.figure import Figure
 
+from captum_advise.catalogue import sanity_methods
 from captum_advise.data import ImageRecord
 from captum_advise.evaluation.intervals import mean_interval
 from captum_advise.experiments.csv_table import write_rows
@@ -23,7 +25,7 @@ from captum_advise.experiments.randomization import (
     independent_randomization,
     randomizable_layers,
 )
-from captum_advise.experiments.sanity_maps import DEFAULT_SANITY_METHODS, sanity_maps
+from captum_advise.experiments.sanity_maps import sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel, resolve_layer
 from captum_advise.runs.output_files import save_figure
@@ -71,7 +73,7 @@ class SanityConfig:
         geometry: photo to network input, ``"squash"`` (reference) or ``"crop"``.
     """
 
-    methods: Sequence[str] = DEFAULT_SANITY_METHODS
+    methods: Sequence[str] = field(default_factory=partial(sanity_methods, default=True))
     layer: str | None = None
     mode: Literal["cascading", "independent"] = "cascading"
     steps: int | None = None

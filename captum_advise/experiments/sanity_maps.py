@@ -7,13 +7,11 @@ from torch import Tensor, nn
 
 from captum_advise.attr import LayerADVISE
 from captum_advise.attr.token_layout import ReshapeTransform
-from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
+from captum_advise.cams.library_cams import library_attribution
+from captum_advise.catalogue import sanity_methods
 from captum_advise.matlab import upsample_maps
 
-__all__ = ["DEFAULT_SANITY_METHODS", "SANITY_METHODS", "sanity_maps"]
-
-SANITY_METHODS = ("advise", *LAYER_ATTRIBUTIONS)
-DEFAULT_SANITY_METHODS = ("advise", "gradcam", "gradcampp", "layercam")
+__all__ = ["sanity_maps"]
 
 
 def sanity_maps(
@@ -36,10 +34,10 @@ def sanity_maps(
     if method == "advise":
         advise = LayerADVISE(model, layer, reshape_transform=reshape_transform)
         maps = advise.attribute(inputs, target=targets, peaks="auto", relu_attributions=False)
-    elif method in SANITY_METHODS:
-        attribution = LAYER_ATTRIBUTIONS[method](model, layer, score="softmax", reshape_transform=reshape_transform)
+    elif method in sanity_methods():
+        attribution = library_attribution(method)(model, layer, score="softmax", reshape_transform=reshape_transform)
         with torch.enable_grad():
             maps = attribution.attribute(inputs, target=targets, relu_attributions=False)
     else:
-        raise ValueError(f"no sanity maps for method {method!r}: choose from {', '.join(SANITY_METHODS)}")
+        raise ValueError(f"no sanity maps for method {method!r}: choose from {', '.join(sanity_methods())}")
     return upsample_maps(maps.detach()[:, 0], size)

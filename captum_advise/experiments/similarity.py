@@ -12,10 +12,13 @@ has equal forms, so its ``_abs`` and signed measures coincide.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.stats import spearmanr
 from skimage.feature import hog
 from skimage.metrics import structural_similarity
 from torch import Tensor
+
+from captum_advise.attr.explanation import min_max_normalize
 
 __all__ = ["MEASURE_TITLES", "SIMILARITY_MEASURES", "map_similarity"]
 
@@ -42,8 +45,7 @@ def _hog(scaled: np.ndarray) -> np.ndarray:
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
-    spread = np.ptp(values)
-    return (values - values.min()) / spread if spread > 0 else np.zeros_like(values)
+    return min_max_normalize(torch.from_numpy(values)).numpy()
 
 
 def map_similarity(first: Tensor, second: Tensor) -> dict[str, float]:

@@ -7,15 +7,16 @@ import textwrap
 
 from matplotlib.figure import Figure
 
+from captum_advise.attr import PeakGroup
 from captum_advise.figures.overlay import RANDOM_WEIGHTS_WARNING, draw_image, draw_overlay, map_scale_bar, plural
-from captum_advise.pipeline import ImageExplanation
+from captum_advise.pipeline import ExplainedImage
 
 __all__ = ["explanation_sheet"]
 
 COLUMNS = 4
 
 
-def explanation_sheet(explanation: ImageExplanation, model_name: str, random_weights: bool = False) -> Figure:
+def explanation_sheet(explanation: ExplainedImage, model_name: str, random_weights: bool = False) -> Figure:
     """One figure: the input, its top-5 probabilities, every kept peak group's overlay, Grad-CAM.
 
     Args:
@@ -47,17 +48,17 @@ def explanation_sheet(explanation: ImageExplanation, model_name: str, random_wei
     return figure
 
 
-def group_title(group: dict, explanation: ImageExplanation) -> str:
+def group_title(group: PeakGroup, explanation: ExplainedImage) -> str:
     """'p peaks: n units', marked [auto] for the auto group; the 0-peak group says what it holds."""
-    marker = "  [auto]" if group["peaks"] == explanation.auto_peaks else ""
-    title = f"{plural(group['peaks'], 'peak')}: {plural(group['n_units'], 'unit')}{marker}"
-    if group["peaks"] == 0:
+    marker = "  [auto]" if group.peaks == explanation.auto_peaks else ""
+    title = f"{plural(group.peaks, 'peak')}: {plural(int(group.units.numel()), 'unit')}{marker}"
+    if group.peaks == 0:
         # Not only dead units: also units with fewer than two values in [0, 1], or a density with no interior mode.
         title += "\n(density without a peak)"
     return title
 
 
-def _draw_top5(axes, explanation: ImageExplanation) -> None:
+def _draw_top5(axes, explanation: ExplainedImage) -> None:
     names = [f"{textwrap.shorten(name, 30, placeholder='...')} ({c})" for c, name, _ in explanation.top5][::-1]
     probabilities = [p for _, _, p in explanation.top5][::-1]
     colors = ["tab:red" if c == explanation.target else "tab:blue" for c, _, _ in explanation.top5][::-1]

@@ -14,7 +14,6 @@ from captum_advise.models.presets import (
     load_model,
     timm_model_preset,
 )
-from captum_advise.models.state import preserved_state
 
 __all__ = [
     "GEOMETRIES",
@@ -28,7 +27,6 @@ __all__ = [
     "check_device",
     "imagenet_class_names",
     "load_model",
-    "preserved_state",
     "resolve_layer",
     "timm_model_preset",
 ]

@@ -13,18 +13,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from captum_advise.attr import ADVISEExplanation, LayerADVISE
+from captum_advise.attr import ADVISEExplanation, LayerADVISE, PeakGroup
 from captum_advise.attr.group_rules import explanation_confidence
 from captum_advise.data import ImageRecord, batches
 from captum_advise.models import Geometry, LoadedModel
 from captum_advise.runs.ranks import shared_progress
 
-__all__ = ["ImageExplanation", "explain_images", "top_classes"]
+__all__ = ["ExplainedImage", "explain_images", "top_classes"]
 
 
 @dataclass
-class ImageExplanation:
-    """ADVISE's explanation of one image, at the network's input resolution.
+class ExplainedImage:
+    """One image as the network saw it, its top classes, and ADVISE's peak groups and maps for it.
 
     Attributes:
         name: the image's name.
@@ -33,12 +33,11 @@ class ImageExplanation:
         top5: the five most probable classes as (class index, class name, probability).
         target: the explained class.
         relevance: (K,) peak count of every unit of the layer.
-        groups: for each kept peak group: ``peaks``, ``n_units``, ``units``, ``evidence``.
+        groups: the kept peak groups (:class:`~captum_advise.attr.PeakGroup`, on the CPU): peak
+            count, units, map at the layer's resolution (after ReLU, not normalised), evidence.
         auto_peaks: the group ``peaks="auto"`` picks (None if none).
         group_maps: (G, H, W) the groups' maps, min-max normalised then resized (MATLAB's bicubic).
         grad_cam_map: (H, W) the all-units map, treated the same way.
-        layer_maps: (G, U, V) the groups' maps at the layer's resolution, as
-            ``LayerADVISE.explain`` returns them (after ReLU, not normalised).
         grad_cam_layer_map: (U, V) the all-units map at the layer's resolution.
         confidence_peaks: the group ``peaks="confidence"`` picks (None if none, or not asked for:
             it costs one forward pass per group).
@@ -50,30 +49,31 @@ class ImageExplanation:
     top5: list[tuple[int, str, float]]
     target: int
     relevance: Tensor
-    groups: list[dict[str, Any]]
+    groups: list[PeakGroup]
     auto_peaks: int | None
     group_maps: Tensor
     grad_cam_map: Tensor
-    layer_maps: Tensor
     grad_cam_layer_map: Tensor
     confidence_peaks: int | None = None
 
-    def only(self, peaks: int | None) -> ImageExplanation:
-        """This explanation with only the group of ``peaks`` peaks (none if that group is absent)."""
-        keep = [index for index, group in enumerate(self.groups) if group["peaks"] == peaks]
-        return replace(
-            self,
-            groups=[self.groups[index] for index in keep],
-            group_maps=self.group_maps[keep],
-            layer_maps=self.layer_maps[keep],
-        )
+    @property
+    def layer_maps(self) -> Tensor:
+        """(G, U, V) the groups' maps at the layer's resolution, as ``LayerADVISE.explain`` returns them."""
+        if not self.groups:
+            return self.grad_cam_layer_map.new_zeros((0, *self.grad_cam_layer_map.shape))
+        return torch.stack([group.attribution for group in self.groups])
+
+    def only(self, peaks: int | None) -> ExplainedImage:
+        """This image with only the group of ``peaks`` peaks (none if that group is absent)."""
+        keep = [index for index, group in enumerate(self.groups) if group.peaks == peaks]
+        return replace(self, groups=[self.groups[index] for index in keep], group_maps=self.group_maps[keep])
 
     def maps(self) -> dict[str, Any]:
         """The maps and what they show, for ``torch.save`` (``explain --save-maps``)."""
         return {
             "image": self.name,
             "target": self.target,
-            "peaks": [group["peaks"] for group in self.groups],
+            "peaks": [group.peaks for group in self.groups],
             "auto_peaks": self.auto_peaks,
             "confidence_peaks": self.confidence_peaks,
             "layer_maps": self.layer_maps,
@@ -92,16 +92,17 @@ class ImageExplanation:
             "top5": [{"class": c, "name": n, "probability": p} for c, n, p in self.top5],
             "auto_peaks": self.auto_peaks,
             "confidence_peaks": self.confidence_peaks,
-            "groups": self.groups,
+            "groups": [
+                {
+                    "peaks": group.peaks,
+                    "n_units": int(group.units.numel()),
+                    "units": group.units.tolist(),
+                    "evidence": group.evidence,
+                }
+                for group in self.groups
+            ],
             "relevance": self.relevance.tolist(),
         }
-
-
-def _layer_maps(groups: Sequence[Any], grad_cam: Tensor) -> Tensor:
-    """(G, U, V) the kept groups' layer-resolution maps; (0, U, V) when no group is kept."""
-    if not groups:
-        return grad_cam.new_zeros((0, *grad_cam.shape)).cpu()
-    return torch.stack([group.attribution.detach() for group in groups]).cpu()
 
 
 def top_classes(probabilities: Tensor, class_names: Sequence[str], k: int = 5) -> list[tuple[int, str, float]]:
@@ -119,9 +120,9 @@ def explain_images(
     device: str | torch.device = "cpu",
     progress: bool = True,
     geometry: Geometry = "crop",
-    confidence: bool = False,
+    rules: tuple[str, ...] = (),
     **advise_options: Any,
-) -> list[ImageExplanation]:
+) -> list[ExplainedImage]:
     """Run LayerADVISE on every image, a batch at a time.
 
     Args:
@@ -135,18 +136,24 @@ def explain_images(
         geometry: photo to network input: ``"crop"`` (torchvision's convention, default here: the
             network sees the photo undistorted, as when its accuracy was measured) or ``"squash"``
             (the reference's evaluation: the whole photo resized to the input size).
-        confidence: also find the group ``peaks="confidence"`` picks (one forward pass per group).
+        rules: the group rules besides ``"auto"`` whose choice to find: ``("confidence",)`` finds the
+            group ``peaks="confidence"`` picks (one forward pass per group); ``()`` none.
         advise_options: keyword options of :class:`LayerADVISE` (value_range, density_of, ...);
             ``reshape_transform`` defaults to the preset's (a transformer's token layout).
 
     Returns:
-        One :class:`ImageExplanation` per image, in order.
+        One :class:`ExplainedImage` per image, in order.
+
+    Raises:
+        ValueError: a rule other than ``"confidence"``.
     """
+    if set(rules) - {"confidence"}:
+        raise ValueError(f"explain_images finds the confidence rule's group only, got rules {rules}")
     preprocessor = loaded.preset.preprocessor.with_geometry(geometry)
     advise_options.setdefault("reshape_transform", loaded.reshape_transform)
     advise = LayerADVISE(loaded.model, loaded.layer(layer), **advise_options)
     size = (preprocessor.crop, preprocessor.crop)
-    results: list[ImageExplanation] = []
+    results: list[ExplainedImage] = []
     with shared_progress(len(records), "explain", "image", progress) as bar:
         for chunk in batches(records, batch_size):
             images = torch.stack([preprocessor.to_uint8(record.load()) for record in chunk])
@@ -156,19 +163,13 @@ def explain_images(
             explanation = advise.explain(inputs, target=target)
             group_maps = explanation.interpolate(size)
             grad_cam_maps = explanation.interpolate_grad_cam(size)
-            confident = _confident_peaks(loaded.model, inputs, explanation) if confidence else [None] * len(chunk)
+            confident = (
+                _confident_peaks(loaded.model, inputs, explanation) if "confidence" in rules else [None] * len(chunk)
+            )
             for n, record in enumerate(chunk):
-                groups = [
-                    {
-                        "peaks": group.peaks,
-                        "n_units": int(group.units.numel()),
-                        "units": group.units.tolist(),
-                        "evidence": group.evidence,
-                    }
-                    for group in explanation.groups[n]
-                ]
+                groups = [_on_cpu(group) for group in explanation.groups[n]]
                 results.append(
-                    ImageExplanation(
+                    ExplainedImage(
                         name=record.name,
                         label=record.label,
                         image=images[n],
@@ -179,7 +180,6 @@ def explain_images(
                         auto_peaks=explanation.auto_peaks[n],
                         group_maps=group_maps[n].detach().cpu(),
                         grad_cam_map=grad_cam_maps[n].detach().cpu(),
-                        layer_maps=_layer_maps(explanation.groups[n], explanation.grad_cam[n]),
                         grad_cam_layer_map=explanation.grad_cam[n].detach().cpu(),
                         confidence_peaks=confident[n],
                     )
@@ -194,3 +194,10 @@ def _confident_peaks(model: nn.Module, inputs: Tensor, explanation: ADVISEExplan
     return [
         groups[index].peaks if index >= 0 else None for groups, index in zip(explanation.groups, choice, strict=True)
     ]
+
+
+def _on_cpu(group: PeakGroup) -> PeakGroup:
+    """A peak group detached on the CPU, without its second class's map."""
+    return replace(
+        group, units=group.units.cpu(), attribution=group.attribution.detach().cpu(), second_attribution=None
+    )

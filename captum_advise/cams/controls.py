@@ -6,7 +6,7 @@ Captum's constructor ``(forward_func, layer, device_ids=None)`` and ``attribute`
 ``LayerGradCam`` does, but use nothing the model learnt: a method that scores no better than them
 under a measure is not shown by that measure to explain anything. pytorch-grad-cam's ``RandomCAM``
 (random channel weights over the real activations) is
-:class:`~captum_advise.baselines.captum_layer_cams.LayerRandomCam`.
+:class:`~captum_advise.cams.library_cams.LayerRandomCam`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from captum.attr import LayerAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
+from captum_advise.attr.explanation import min_max_normalize
 from captum_advise.attr.layer_capture import forward_with_layer, resolve_targets
+from captum_advise.attr.model_state import preserved_state
 from captum_advise.attr.token_layout import ReshapeTransform, resolve_reshape_transform
-from captum_advise.baselines.grad_cam_library import sobel_maps
-from captum_advise.baselines.seeds import content_generator
-from captum_advise.models import preserved_state
+from captum_advise.cams.library import sobel_maps
+from captum_advise.cams.seeds import content_generator
 
 __all__ = ["LayerCenterPrior", "LayerRandomMap", "LayerSobelCam", "as_uint8_images", "center_prior"]
 
@@ -206,7 +207,6 @@ def as_uint8_images(images: Tensor) -> Tensor:
     """(N, 3, H, W) images as uint8: uint8 as given; floats scaled by each example's min and max to 0-255."""
     if images.dtype == torch.uint8:
         return images
-    flat = images.detach().flatten(start_dim=1).double()
-    low, high = flat.amin(dim=1, keepdim=True), flat.amax(dim=1, keepdim=True)
-    scaled = torch.where(high > low, (flat - low) / torch.where(high > low, high - low, 1), 0)
+    # Each example's values as one (1, C * H * W) map: scaled over all its channels together.
+    scaled = min_max_normalize(images.detach().double().reshape(images.shape[0], 1, -1))
     return (scaled * 255).round().to(torch.uint8).view_as(images)

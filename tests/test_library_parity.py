@@ -10,33 +10,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import pytorch_grad_cam
 import torch
 import torchvision
+from helpers.methods import class_maps
+from helpers.networks import pooled_cnn
 from pytorch_grad_cam import FinerCAM, FullGrad, RefineCAM
 from pytorch_grad_cam.utils.image import scale_cam_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from captum_advise.baselines import LAYER_ATTRIBUTIONS, MORE_CAM_CLASSES, build_method
-from captum_advise.baselines.grad_cam_library import CLASS_AGNOSTIC_METHODS, INPUT_RESOLUTION_METHODS, LIBRARY_CLASSES
-from captum_advise.cli.evaluate_command import method_list
+from captum_advise.cams import library_attribution
+from captum_advise.catalogue import CATALOGUE, method_names
+from captum_advise.cli.arguments import method_list
+from captum_advise.evaluation.methods import build_method
+
+LIBRARY = method_names("library")
 
 # One forward pass per unit for each image: run on the small CNN in the fast tier, on MobileNetV2 in the slow one.
 ONE_PASS_PER_UNIT = ("scorecam", "ablationcam")
-
-
-def _small_cnn() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.Conv2d(8, 6, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(6, 5),
-    ).eval()
 
 
 def _library_output(name: str, model: nn.Module, layer: nn.Module, inputs: torch.Tensor, classes: list[int]):
@@ -49,13 +41,13 @@ def _library_output(name: str, model: nn.Module, layer: nn.Module, inputs: torch
         cam = FinerCAM(model, [layer])
         return np.concatenate([cam(inputs[n : n + 1], target_idx=c) for n, c in enumerate(classes)])
     else:
-        cam = LIBRARY_CLASSES[name](model=model, target_layers=[layer])
+        cam = getattr(pytorch_grad_cam, CATALOGUE[name].library_class)(model=model, target_layers=[layer])
     return cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in classes])
 
 
 def _ours(name: str, model: nn.Module, layer: nn.Module, inputs: torch.Tensor, classes: list[int]) -> np.ndarray:
-    maps = LAYER_ATTRIBUTIONS[name](model, layer).attribute(inputs, target=classes, relu_attributions=True)
-    if name in INPUT_RESOLUTION_METHODS:
+    maps = library_attribution(name)(model, layer).attribute(inputs, target=classes, relu_attributions=True)
+    if CATALOGUE[name].input_resolution:
         return maps[:, 0].numpy()  # the library's own scaled map
     # The library scales each layer's map to the input, then their mean again (its 1e-7 shows on small maps).
     return scale_cam_image(scale_cam_image(maps[:, 0].numpy(), tuple(inputs.shape[-2:][::-1])))
@@ -67,9 +59,9 @@ def _close(ours: np.ndarray, library: np.ndarray, name: str) -> None:
     np.testing.assert_allclose(ours, library, atol=2e-5, err_msg=name)
 
 
-@pytest.mark.parametrize("name", sorted(LAYER_ATTRIBUTIONS))
+@pytest.mark.parametrize("name", sorted(LIBRARY))
 def test_every_library_method_equals_the_library_on_a_small_cnn(name):
-    model = _small_cnn()
+    model = pooled_cnn()
     layer = model[3]
     torch.manual_seed(1)
     inputs = torch.randn(2, 3, 12, 12)
@@ -96,7 +88,7 @@ def _mobilenet_case(model: nn.Module, name: str) -> None:
 
 # KPCA-CAM's sigmoid kernel saturates on random MobileNetV2's features: the library's map is all
 # zeros there, so it is compared on the small CNN only.
-@pytest.mark.parametrize("name", sorted(set(LAYER_ATTRIBUTIONS) - {*ONE_PASS_PER_UNIT, "kpcacam"}))
+@pytest.mark.parametrize("name", sorted(set(LIBRARY) - {*ONE_PASS_PER_UNIT, "kpcacam"}))
 def test_every_library_method_equals_the_library_on_mobilenet_v2(random_mobilenet, name):
     """Random weights: the comparison is of code paths, not of explanations."""
     _mobilenet_case(random_mobilenet, name)
@@ -109,20 +101,22 @@ def test_per_unit_methods_equal_the_library_on_mobilenet_v2(random_mobilenet, na
 
 
 def test_class_agnostic_methods_give_one_map_for_every_class():
-    model = _small_cnn()
+    model = pooled_cnn()
     inputs = torch.randn(1, 3, 12, 12)
-    for name in CLASS_AGNOSTIC_METHODS:
-        attribution = LAYER_ATTRIBUTIONS[name](model, model[3])
+    agnostic = [name for name in LIBRARY if CATALOGUE[name].class_agnostic]
+    assert agnostic == ["eigencam", "kpcacam", "fem"]
+    for name in agnostic:
+        attribution = library_attribution(name)(model, model[3])
         assert torch.equal(attribution.attribute(inputs, target=0), attribution.attribute(inputs, target=3)), name
-    grad_cam = LAYER_ATTRIBUTIONS["hirescam"](model, model[3])
+    grad_cam = library_attribution("hirescam")(model, model[3])
     assert not torch.equal(grad_cam.attribute(inputs, target=0), grad_cam.attribute(inputs, target=3))
 
 
 def test_ablation_cam_puts_the_layer_back_after_an_error():
-    model = _small_cnn()
+    model = pooled_cnn()
     layer = model[3]
     with pytest.raises(ValueError, match=r"target class indices must lie in \[0, 4\]"):
-        LAYER_ATTRIBUTIONS["ablationcam"](model, layer).attribute(torch.randn(1, 3, 12, 12), target=7)
+        library_attribution("ablationcam")(model, layer).attribute(torch.randn(1, 3, 12, 12), target=7)
     assert model[3] is layer
 
 
@@ -135,21 +129,12 @@ def test_every_method_is_an_evaluator_method_by_name():
         "layercam",
         "lime",
     ]
-    assert set(MORE_CAM_CLASSES) <= set(method_list("all"))
-    model = _small_cnn()
+    assert set(LIBRARY) <= set(method_list("all"))
+    model = pooled_cnn()
     inputs = torch.randn(2, 3, 12, 12)
-    for name in MORE_CAM_CLASSES:
-        maps = build_method(name, upsample="bilinear")(model, model[3], inputs, torch.tensor([0, 2]))
+    for name in method_names("library", compared=False):
+        maps = class_maps(build_method(name, upsample="bilinear"), model, model[3], inputs, torch.tensor([0, 2]))
         assert maps.shape == (2, 12, 12) and float(maps.min()) >= 0 and float(maps.max()) <= 1, name
-
-
-def test_every_method_has_a_title_and_a_legend_in_the_summary():
-    from captum_advise.baselines import METHOD_NAMES
-    from captum_advise.evaluation.summary import CONTROL_TITLES, LEGEND, METHOD_TITLES
-
-    titles = METHOD_TITLES | CONTROL_TITLES
-    assert set(METHOD_NAMES) - {"advise"} == set(titles)
-    assert all(title in LEGEND for title in titles.values())
 
 
 def test_an_unknown_method_lists_the_known_ones():

@@ -1,14 +1,15 @@
 """pytorch-grad-cam's methods as Captum layer attributions, drop-ins beside ``LayerGradCam``.
 
 One class per class-map method of pytorch-grad-cam 1.5.7 (``LayerGradCamLib`` is the library's own
-Grad-CAM, beside Captum's ``LayerGradCam``; :data:`LAYER_ATTRIBUTIONS` lists them by method name).
+Grad-CAM, beside Captum's ``LayerGradCam``); each names its catalogue row in ``method``, and
+:func:`library_attribution` finds the class of a method name through the catalogue.
 They take Captum's constructor ``(forward_func, layer, device_ids=None)`` and ``attribute``
 arguments, and return the library's class activation map at the layer's resolution, (N, 1, U, V),
 as Captum's layer methods do, so that ``LayerAttribution.interpolate``, ``sensitivity_max`` and
 ``infidelity`` apply. The map explains ``forward_func``'s raw output for the target class by
 default (``score="logit"``, as ``LayerGradCam`` does), or its softmax probability
 (``score="softmax"``, the reference's and the evaluator's choice). Every call goes through the one
-binding to the library (:func:`~captum_advise.baselines.grad_cam_library.library_maps`): a fresh
+binding to the library (:func:`~captum_advise.cams.library.library_maps`): a fresh
 library object whose hooks are released on every path, and the model's train/eval flags,
 ``requires_grad`` and ``.grad`` left as they were (the library calls ``model.eval()``: the model is
 explained in eval mode).
@@ -16,6 +17,7 @@ explained in eval mode).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, ClassVar
@@ -28,13 +30,13 @@ from captum.log import log_usage
 from torch import Tensor, nn
 
 from captum_advise.attr.layer_capture import resolve_targets, target_indices
+from captum_advise.attr.model_state import preserved_state
 from captum_advise.attr.token_layout import ReshapeTransform, resolve_reshape_transform
-from captum_advise.baselines.grad_cam_library import Score, library_maps
-from captum_advise.baselines.seeds import content_seed
-from captum_advise.models import preserved_state
+from captum_advise.cams.library import Score, library_maps
+from captum_advise.cams.seeds import content_seed
+from captum_advise.catalogue import CATALOGUE, method_names
 
 __all__ = [
-    "LAYER_ATTRIBUTIONS",
     "LayerAblationCam",
     "LayerEigenCam",
     "LayerEigenGradCam",
@@ -52,6 +54,7 @@ __all__ = [
     "LayerScoreCam",
     "LayerShapleyCam",
     "LayerXGradCam",
+    "library_attribution",
 ]
 
 
@@ -314,25 +317,11 @@ class LayerRefineCam(_LibraryLayerCam):
     method = "refinecam"
 
 
-# The Captum attribution of each pytorch-grad-cam method, by the evaluator's method name.
-LAYER_ATTRIBUTIONS: dict[str, type[_LibraryLayerCam]] = {
-    cls.method: cls
-    for cls in (
-        LayerGradCamLib,
-        LayerGradCamPlusPlus,
-        LayerScoreCam,
-        LayerLayerCam,
-        LayerHiResCam,
-        LayerXGradCam,
-        LayerGradCamElementWise,
-        LayerEigenCam,
-        LayerEigenGradCam,
-        LayerAblationCam,
-        LayerFullGrad,
-        LayerKpcaCam,
-        LayerFem,
-        LayerShapleyCam,
-        LayerFinerCam,
-        LayerRefineCam,
-    )
-}
+def library_attribution(name: str) -> type[_LibraryLayerCam]:
+    """The Captum attribution class of a pytorch-grad-cam method of the catalogue (``"gradcampp"`` ->
+    :class:`LayerGradCamPlusPlus`); a one-line error for a name that is not one."""
+    row = CATALOGUE.get(name)
+    if row is None or row.kind != "library":
+        known = ", ".join(method_names("library"))
+        raise ValueError(f"unknown pytorch-grad-cam method {name!r}: choose one of {known}")
+    return getattr(importlib.import_module(row.home), row.captum_class)

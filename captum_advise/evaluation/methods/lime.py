@@ -17,8 +17,10 @@ from captum._utils.models.linear_model import SkLearnRidge
 from captum._utils.models.model import Model
 from captum.attr import Lime
 from skimage.segmentation import slic
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader
+
+from captum_advise.evaluation.methods.maps import ExplanationBatch, SingleMapMethod
 
 __all__ = ["LimeMethod", "TreeSurrogate", "superpixels", "top_superpixel_mask"]
 
@@ -69,12 +71,10 @@ class TreeSurrogate(Model):
 
 
 @dataclass
-class LimeMethod:
+class LimeMethod(SingleMapMethod):
     """LIME as a single-map method (reference: the map keeps the 5 most important superpixels).
 
     Attributes:
-        images: (N, 3, H, W) uint8 images the inputs were made from (for the superpixels); set by
-            the evaluator before each call.
         n_samples: perturbed images per explanation (MATLAB imageLIME: 2048).
         n_segments: SLIC superpixels (MATLAB imageLIME: 49).
         top_superpixels: how many superpixels the explanation keeps (reference: 5).
@@ -85,7 +85,6 @@ class LimeMethod:
     """
 
     name: str = "lime"
-    images: Tensor | None = None
     n_samples: int = 2048
     n_segments: int = 49
     top_superpixels: int = 5
@@ -101,16 +100,16 @@ class LimeMethod:
     def _surrogate(self) -> Model:
         return TreeSurrogate(self.seed) if self.surrogate == "tree" else SkLearnRidge(alpha=1.0)
 
-    def __call__(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
-        """(N, 3, H, W) inputs, (N,) classes -> (N, H, W) binary maps of the top superpixels, on the inputs' device."""
-        if self.images is None or self.images.shape[0] != inputs.shape[0]:
-            raise ValueError("lime: set .images to the batch's uint8 images before calling")
+    def class_maps(self, batch: ExplanationBatch, targets: Tensor) -> Tensor:
+        """(N,) classes -> (N, H, W) binary maps of the top superpixels (of the batch's uint8 images), on
+        the inputs' device."""
+        model, inputs = batch.model, batch.inputs
         if targets.numel() != inputs.shape[0]:
             raise ValueError(f"lime: {targets.numel()} targets for {inputs.shape[0]} images")
         maps = []
         for n in range(inputs.shape[0]):
             lime = Lime(lambda x: torch.softmax(model(x), dim=1), interpretable_model=self._surrogate())
-            segments = superpixels(self.images[n], self.n_segments).to(inputs.device)
+            segments = superpixels(batch.images[n], self.n_segments).to(inputs.device)
             torch.manual_seed(self.seed)
             importance = lime.attribute(
                 inputs[n : n + 1],

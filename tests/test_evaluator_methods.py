@@ -1,34 +1,35 @@
-"""Baseline adapters: real pytorch-grad-cam and Captum LIME, made safe; the ADVISE adapter."""
+"""The evaluator's methods: pytorch-grad-cam through its Captum attributions, Captum's LIME, the ADVISE adapter,
+all called as ``explain(batch)`` or ``class_maps(batch, targets)``."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from test_layer_advise import model_state, tiny_cnn, tiny_images
+from helpers.methods import batch_of, class_maps
+from helpers.networks import model_state, tiny_cnn, tiny_images
 
 from captum_advise import LayerADVISE
 from captum_advise.attr import min_max_normalize, normalize_and_resize
-from captum_advise.baselines import (
-    CAM_CLASSES,
+from captum_advise.catalogue import method_names
+from captum_advise.evaluation.methods import (
     AdviseMethod,
     GradCamLibraryMethod,
     LimeMethod,
     TreeSurrogate,
     build_method,
-    explain_batch,
     superpixels,
     top_superpixel_mask,
 )
 from captum_advise.matlab import upsample_maps
 
 
-@pytest.mark.parametrize("name", sorted(CAM_CLASSES))
+@pytest.mark.parametrize("name", sorted(method_names("library", compared=True)))
 def test_grad_cam_library_leaves_the_model_as_found(name):
     net, images = tiny_cnn(), tiny_images()
     net[2].train()
     net[0].weight.requires_grad_(False)
     before = model_state(net)
-    maps = GradCamLibraryMethod(name, score_cam_batch_size=4)(net, net[1], images, torch.tensor([0, 1, 2]))
+    maps = class_maps(GradCamLibraryMethod(name, score_cam_batch_size=4), net, net[1], images, torch.tensor([0, 1, 2]))
     assert model_state(net) == before
     assert maps.shape == (3, 14, 14) and maps.dtype == torch.float32
     assert float(maps.min()) >= 0 and float(maps.max()) <= 1 + 1e-6
@@ -38,7 +39,7 @@ def test_grad_cam_equals_advise_with_all_units_normalised_the_same_way():
     net, images = tiny_cnn(), tiny_images()
     targets = torch.tensor([0, 3, 4])
     ours = LayerADVISE(net, net[1]).attribute(images, target=targets, peaks="all")
-    theirs = GradCamLibraryMethod("gradcam")(net, net[1], images, targets)
+    theirs = class_maps(GradCamLibraryMethod("gradcam"), net, net[1], images, targets)
     # pytorch-grad-cam: ReLU, min-max (twice, each with a 1e-7 guard), cv2's bilinear resize (identity here).
     torch.testing.assert_close(theirs, min_max_normalize(ours[:, 0]), rtol=1e-4, atol=1e-5)
 
@@ -48,19 +49,22 @@ def test_library_maps_are_normalised_at_the_layer_then_upsampled_with_matlabs_bi
     targets = torch.tensor([0, 3, 4])
     at_layer = torch.relu(LayerADVISE(net, net[2]).attribute(images, target=targets, peaks="all"))[:, 0]
     expected = upsample_maps(min_max_normalize(at_layer), (14, 14))
-    theirs = GradCamLibraryMethod("gradcam")(net, net[2], images, targets)
+    theirs = class_maps(GradCamLibraryMethod("gradcam"), net, net[2], images, targets)
     torch.testing.assert_close(theirs, expected, rtol=1e-4, atol=1e-5)
-    torch_bicubic = GradCamLibraryMethod("gradcam", upsample="bicubic")(net, net[2], images, targets)
+    torch_bicubic = class_maps(GradCamLibraryMethod("gradcam", upsample="bicubic"), net, net[2], images, targets)
     torch.testing.assert_close(torch_bicubic, normalize_and_resize(at_layer, (14, 14), "bicubic"), rtol=1e-4, atol=1e-5)
     assert (theirs - torch_bicubic).abs().max() > 1e-3
 
 
 def test_grad_cam_library_checks_the_target_count_and_releases_hooks_on_error():
     net, images = tiny_cnn(), tiny_images()
+    three = batch_of(net, net[1], images, torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="target has 2 entries but the inputs hold 3 examples"):
-        GradCamLibraryMethod("gradcam")(net, net[1], images, torch.tensor([0, 1]))
+        GradCamLibraryMethod("gradcam").class_maps(three, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="a batch of 3 inputs needs as many images and classes"):
+        batch_of(net, net[1], images, torch.tensor([0, 1]), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"target class indices must lie in \[0, 4\], got \[0, 1, 99\]"):
-        GradCamLibraryMethod("gradcam")(net, net[1], images, torch.tensor([0, 1, 99]))
+        class_maps(GradCamLibraryMethod("gradcam"), net, net[1], images, torch.tensor([0, 1, 99]))
     assert all(len(m._forward_hooks) == 0 for m in net.modules())
     with pytest.raises(ValueError, match="unknown pytorch-grad-cam method"):
         GradCamLibraryMethod("eigencam2")
@@ -69,8 +73,8 @@ def test_grad_cam_library_checks_the_target_count_and_releases_hooks_on_error():
 def test_softmax_and_logit_targets_differ():
     net, images = tiny_cnn(), tiny_images()
     targets = torch.tensor([0, 1, 2])
-    soft = GradCamLibraryMethod("gradcam", score="softmax")(net, net[1], images, targets)
-    logit = GradCamLibraryMethod("gradcam", score="logit")(net, net[1], images, targets)
+    soft = class_maps(GradCamLibraryMethod("gradcam", score="softmax"), net, net[1], images, targets)
+    logit = class_maps(GradCamLibraryMethod("gradcam", score="logit"), net, net[1], images, targets)
     assert not torch.allclose(soft, logit, atol=1e-3)
 
 
@@ -80,8 +84,8 @@ def test_lime_keeps_exactly_the_top_superpixels_and_is_reproducible():
     tiles = (torch.rand(2, 3, 4, 4) * 255).to(torch.uint8)
     uint8 = tiles.repeat_interleave(7, dim=2).repeat_interleave(7, dim=3)  # 16 flat 7 x 7 tiles: 16 superpixels
     inputs = uint8.float() / 255
-    method = LimeMethod(images=uint8, n_samples=40, n_segments=16, top_superpixels=3, batch_size=20)
-    maps = method(net, net[1], inputs, torch.tensor([1, 2]))
+    method = LimeMethod(n_samples=40, n_segments=16, top_superpixels=3, batch_size=20)
+    maps = class_maps(method, net, net[1], inputs, torch.tensor([1, 2]), images=uint8)
     assert maps.shape == (2, 28, 28)
     assert set(maps.unique().tolist()) <= {0.0, 1.0}
     for n in range(2):
@@ -90,14 +94,14 @@ def test_lime_keeps_exactly_the_top_superpixels_and_is_reproducible():
         kept = segments[maps[n] == 1].unique()
         assert len(kept) == 3
         assert torch.equal(maps[n] == 1, torch.isin(segments, kept))
-    assert torch.equal(maps, method(net, net[1], inputs, torch.tensor([1, 2])))
+    assert torch.equal(maps, class_maps(method, net, net[1], inputs, torch.tensor([1, 2]), images=uint8))
 
 
 def test_advise_adapter_reports_every_group_and_flags_the_auto_and_confidence_groups():
     net, images = tiny_cnn(), tiny_images()
     first, second = torch.tensor([0, 3, 4]), torch.tensor([1, 2, 0])
     method = AdviseMethod(rules=("confidence", "weighted"), random_group_draws=0)
-    result = method.explain_batch(net, net[1], images, first, second)
+    result = method.explain(batch_of(net, net[1], images, first, second))
     advise = LayerADVISE(net, net[1])
     explanation = advise.explain(images, target=first)
     reference_maps = explanation.interpolate((14, 14))
@@ -116,7 +120,7 @@ def test_advise_adapter_reports_every_group_and_flags_the_auto_and_confidence_gr
         assert result.second_maps[n].shape == result.maps[n].shape
     assert result.seconds > 0
     with pytest.raises(ValueError, match="unknown ADVISE rule"):
-        AdviseMethod(rules=("magic",)).explain_batch(net, net[1], images, first, second)
+        AdviseMethod(rules=("magic",)).explain(batch_of(net, net[1], images, first, second))
 
 
 def test_each_advise_rule_alone_reports_only_its_own_rows():
@@ -124,7 +128,7 @@ def test_each_advise_rule_alone_reports_only_its_own_rows():
     first, second = torch.tensor([0, 3, 4]), torch.tensor([1, 2, 0])
 
     def rows(rules: tuple[str, ...]) -> set[str]:
-        result = AdviseMethod(rules=rules, random_group_draws=0).explain_batch(net, net[1], images, first, second)
+        result = AdviseMethod(rules=rules, random_group_draws=0).explain(batch_of(net, net[1], images, first, second))
         return {name for labels in result.variants for v in labels for name in (v.method, *v.also_as)}
 
     assert rows(("weighted",)) == {"advise", "advise-auto", "advise-weighted"}
@@ -138,11 +142,11 @@ def test_registry_builds_every_method_and_single_map_methods_explain_two_classes
     assert isinstance(build_method("advise"), AdviseMethod)
     with pytest.raises(ValueError, match="unknown method 'gradient'"):
         build_method("gradient")
-    result = explain_batch(
-        build_method("layercam"), net, net[1], images, torch.tensor([0, 1, 2]), torch.tensor([1, 2, 3]), None
+    result = build_method("layercam").explain(
+        batch_of(net, net[1], images, torch.tensor([0, 1, 2]), torch.tensor([1, 2, 3]))
     )
     assert [len(maps) for maps in result.maps] == [1, 1, 1]
-    direct = GradCamLibraryMethod("layercam")(net, net[1], images, torch.tensor([1, 2, 3]))
+    direct = class_maps(GradCamLibraryMethod("layercam"), net, net[1], images, torch.tensor([1, 2, 3]))
     torch.testing.assert_close(torch.cat(result.second_maps), direct)
 
 
@@ -176,8 +180,13 @@ def test_lime_linear_surrogate_is_an_option():
     net = tiny_cnn()
     torch.manual_seed(0)
     uint8 = (torch.rand(1, 3, 4, 4) * 255).to(torch.uint8).repeat_interleave(7, dim=2).repeat_interleave(7, dim=3)
-    maps = LimeMethod(images=uint8, n_samples=40, n_segments=16, top_superpixels=3, surrogate="linear")(
-        net, net[1], uint8.float() / 255, torch.tensor([1])
+    maps = class_maps(
+        LimeMethod(n_samples=40, n_segments=16, top_superpixels=3, surrogate="linear"),
+        net,
+        net[1],
+        uint8.float() / 255,
+        torch.tensor([1]),
+        images=uint8,
     )
     assert maps.shape == (1, 28, 28) and maps.sum() == 3 * 49
 
@@ -195,20 +204,24 @@ def test_without_gradient_relu_layer_cam_and_grad_cam_plus_plus_keep_negative_gr
     targets = torch.tensor([0, 3, 4])
     grads, acts = _layer_gradients_and_activations(net, net[1], images, targets)
     assert (grads < 0).any() and (grads > 0).any()
-    layer_cam = GradCamLibraryMethod("layercam", relu=False, gradient_relu=False)(net, net[1], images, targets)
+    layer_cam = class_maps(
+        GradCamLibraryMethod("layercam", relu=False, gradient_relu=False), net, net[1], images, targets
+    )
     torch.testing.assert_close(layer_cam, min_max_normalize((grads * acts).sum(dim=1)).float(), rtol=1e-4, atol=1e-5)
     squared = grads**2
     sums = acts.sum(dim=(2, 3), keepdim=True)
     alpha = torch.where(grads != 0, squared / (2 * squared + sums * squared * grads + 1e-6), 0)
     weights = (grads * alpha).sum(dim=(2, 3), keepdim=True)
-    plus_plus = GradCamLibraryMethod("gradcampp", relu=False, gradient_relu=False)(net, net[1], images, targets)
+    plus_plus = class_maps(
+        GradCamLibraryMethod("gradcampp", relu=False, gradient_relu=False), net, net[1], images, targets
+    )
     torch.testing.assert_close(plus_plus, min_max_normalize((weights * acts).sum(dim=1)).float(), rtol=1e-4, atol=1e-5)
     for name in ("layercam", "gradcampp"):
-        kept = GradCamLibraryMethod(name, relu=False)(net, net[1], images, targets)
-        dropped = GradCamLibraryMethod(name, relu=False, gradient_relu=False)(net, net[1], images, targets)
+        kept = class_maps(GradCamLibraryMethod(name, relu=False), net, net[1], images, targets)
+        dropped = class_maps(GradCamLibraryMethod(name, relu=False, gradient_relu=False), net, net[1], images, targets)
         assert (kept - dropped).abs().max() > 0.05
     # Grad-CAM has no ReLU on gradients: the switch changes nothing there.
     torch.testing.assert_close(
-        GradCamLibraryMethod("gradcam", relu=False)(net, net[1], images, targets),
-        GradCamLibraryMethod("gradcam", relu=False, gradient_relu=False)(net, net[1], images, targets),
+        class_maps(GradCamLibraryMethod("gradcam", relu=False), net, net[1], images, targets),
+        class_maps(GradCamLibraryMethod("gradcam", relu=False, gradient_relu=False), net, net[1], images, targets),
     )

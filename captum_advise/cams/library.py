@@ -22,41 +22,23 @@ layer (its map is at the input's resolution, min-max scaled); FinerCAM explains 
 its three nearest classes in logit; RefineCAM, a product over layers, is at one layer Grad-CAM++
 min-max scaled. EigenCAM, KPCA-CAM and FEM map the layer's activations alone: the same map for
 every class. The Captum layer attributions
-(:mod:`captum_advise.baselines.captum_layer_cams`) are built on this, and the evaluator's methods on
-those.
+(:mod:`captum_advise.cams.library_cams`) are built on this, and the evaluator's methods on
+those. Which library class each method runs, and which methods are meta-methods, class-agnostic or
+at the input's resolution, is read from the catalogue (:mod:`captum_advise.catalogue`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, redirect_stdout
-from functools import partial
+from functools import cache, partial
 from io import StringIO
 from typing import Any, Literal
 
 import numpy as np
+import pytorch_grad_cam
 import torch
-from pytorch_grad_cam import (
-    FEM,
-    KPCA_CAM,
-    AblationCAM,
-    AblationLayer,
-    AblationLayerVit,
-    EigenCAM,
-    EigenGradCAM,
-    FinerCAM,
-    FullGrad,
-    GradCAM,
-    GradCAMElementWise,
-    GradCAMPlusPlus,
-    HiResCAM,
-    LayerCAM,
-    RandomCAM,
-    RefineCAM,
-    ScoreCAM,
-    ShapleyCAM,
-    XGradCAM,
-)
+from pytorch_grad_cam import AblationLayer, AblationLayerVit, GradCAMPlusPlus, LayerCAM
 from pytorch_grad_cam import ablation_cam as ablation_cam_module
 from pytorch_grad_cam import score_cam as score_cam_module
 from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
@@ -65,47 +47,11 @@ from pytorch_grad_cam.utils.find_layers import replace_layer_recursive
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
 from torch import Tensor, nn
 
-from captum_advise.models import preserved_state
+from captum_advise.attr.model_state import preserved_state
+from captum_advise.catalogue import CATALOGUE, MethodEntry, method_names
 
-__all__ = [
-    "CAM_CLASSES",
-    "CLASS_AGNOSTIC_METHODS",
-    "GRADIENT_RELU_METHODS",
-    "INPUT_RESOLUTION_METHODS",
-    "LIBRARY_CLASSES",
-    "MORE_CAM_CLASSES",
-    "Score",
-    "library_maps",
-    "sobel_maps",
-]
+__all__ = ["Score", "library_maps", "sobel_maps"]
 
-# The methods every evaluation compares by default.
-CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "scorecam": ScoreCAM, "layercam": LayerCAM}
-# The library's other class-map methods, each by its class name in lower case without underscores.
-MORE_CAM_CLASSES = {
-    "hirescam": HiResCAM,
-    "xgradcam": XGradCAM,
-    "gradcamelementwise": GradCAMElementWise,
-    "eigencam": EigenCAM,
-    "eigengradcam": EigenGradCAM,
-    "ablationcam": AblationCAM,
-    "fullgrad": FullGrad,
-    "kpcacam": KPCA_CAM,
-    "fem": FEM,
-    "shapleycam": ShapleyCAM,
-    "finercam": FinerCAM,
-    "refinecam": RefineCAM,
-}
-# The library's methods the binding runs: the compared ones, the others, and RandomCAM, a control.
-LIBRARY_CLASSES = {**CAM_CLASSES, **MORE_CAM_CLASSES, "randomcam": RandomCAM}
-# FullGrad sums gradient x bias over every Conv2d and BatchNorm2d with a bias and the input: the
-# library gives it at the input's resolution, min-max scaled, and ignores the layer.
-INPUT_RESOLUTION_METHODS = ("fullgrad",)
-# Maps of the layer's activations alone (principal components, kernel PCA, k-sigma thresholds):
-# the same for every class.
-CLASS_AGNOSTIC_METHODS = ("eigencam", "kpcacam", "fem")
-# The meta-methods and the library's default base method of each.
-META_BASES = {"finercam": "gradcam", "refinecam": "gradcampp"}
 Score = Literal["softmax", "logit"]
 SCORE_TARGETS = {"softmax": ClassifierOutputSoftmaxTarget, "logit": ClassifierOutputTarget}
 
@@ -195,49 +141,35 @@ class _SignedGradientsLayerCAM(LayerCAM):
         return (grads * activations).sum(axis=1)  # the library: np.maximum(grads, 0) * activations
 
 
-SIGNED_GRADIENT_CLASSES = {"gradcampp": _SignedGradientsGradCAMPlusPlus, "layercam": _SignedGradientsLayerCAM}
-GRADIENT_RELU_METHODS = tuple(SIGNED_GRADIENT_CLASSES)
+# The library's classes that drop negative gradients, and the same without that ReLU.
+SIGNED_GRADIENT_CLASSES = {GradCAMPlusPlus: _SignedGradientsGradCAMPlusPlus, LayerCAM: _SignedGradientsLayerCAM}
 
 
-def _cam_class(name: str, relu: bool, gradient_relu: bool) -> type:
-    base = LIBRARY_CLASSES[name] if gradient_relu else SIGNED_GRADIENT_CLASSES.get(name, LIBRARY_CLASSES[name])
+def _library_entry(name: str) -> MethodEntry:
+    """The catalogue row of a method the binding runs; one-line error for any other name."""
+    row = CATALOGUE.get(name)
+    if row is None or row.library_class is None:
+        known = method_names("library", "control")
+        names = [known_name for known_name in known if CATALOGUE[known_name].library_class is not None]
+        raise ValueError(f"unknown pytorch-grad-cam method {name!r}: choose one of {', '.join(names)}")
+    return row
+
+
+@cache
+def _cam_class(library_class: str, base: str | None, input_resolution: bool, relu: bool, gradient_relu: bool) -> Any:
+    """The library class the binding constructs: at the layer's resolution, ``relu`` and ``gradient_relu``
+    as asked; a meta-method around its base method's class; an input-resolution method as the library runs it."""
+    library = getattr(pytorch_grad_cam, library_class)
+    if input_resolution:  # FullGrad: at the input's resolution, its ReLU-free sum of absolute values
+        return type(library.__name__, (_SafeRelease, library), {})
+    if base is not None:  # the meta-methods run the library's own code around their base method
+        base_row = _library_entry(base)
+        base_class = _cam_class(base_row.library_class, None, False, relu, gradient_relu)
+        return partial(library, base_method=base_class)
+    if not gradient_relu:
+        library = SIGNED_GRADIENT_CLASSES.get(library, library)
     suffix = ("" if relu else "NoMapReLU") + ("" if gradient_relu else "NoGradientReLU")
-    return type(f"{base.__name__}AtLayer{suffix}", (_LayerResolutionMixin, base), {"relu": relu})
-
-
-LAYER_CAM_CLASSES: dict[tuple[str, bool, bool], Callable[..., Any]] = {
-    (name, relu, gradient_relu): _cam_class(name, relu, gradient_relu)
-    for name in LIBRARY_CLASSES
-    if name not in META_BASES and name not in INPUT_RESOLUTION_METHODS
-    for relu in (True, False)
-    for gradient_relu in (True, False)
-}
-# The meta-methods run the library's own code around their base method at the layer's resolution.
-LAYER_CAM_CLASSES.update(
-    {
-        (name, relu, gradient_relu): partial(
-            LIBRARY_CLASSES[name], base_method=LAYER_CAM_CLASSES[(base, relu, gradient_relu)]
-        )
-        for name, base in META_BASES.items()
-        for relu in (True, False)
-        for gradient_relu in (True, False)
-    }
-)
-# FullGrad as the library runs it: at the input's resolution, its ReLU-free sum of absolute values.
-LAYER_CAM_CLASSES.update(
-    {
-        (name, relu, gradient_relu): type(LIBRARY_CLASSES[name].__name__, (_SafeRelease, LIBRARY_CLASSES[name]), {})
-        for name in INPUT_RESOLUTION_METHODS
-        for relu in (True, False)
-        for gradient_relu in (True, False)
-    }
-)
-
-
-def check_method(name: str) -> None:
-    """One-line error for a name that is not one of :data:`LIBRARY_CLASSES`."""
-    if name not in LIBRARY_CLASSES:
-        raise ValueError(f"unknown pytorch-grad-cam method {name!r}: choose one of {', '.join(LIBRARY_CLASSES)}")
+    return type(f"{library.__name__}AtLayer{suffix}", (_LayerResolutionMixin, library), {"relu": relu})
 
 
 def library_maps(
@@ -257,13 +189,13 @@ def library_maps(
     """The library's class activation maps of ``targets`` at ``layer``, at the layer's resolution.
 
     Args:
-        name: a key of :data:`LIBRARY_CLASSES`.
+        name: a catalogue method with a pytorch-grad-cam class (:mod:`captum_advise.catalogue`).
         model: the one-input module the library runs; its train/eval flags, ``requires_grad`` and
             ``.grad`` are restored on return (the library explains in eval mode), and a layer that
             Ablation-CAM swapped out is put back on every path.
         layer: the layer whose output the maps are computed from (FullGrad: unused).
         inputs: (N, ...) the model's input.
-        targets: (N,) non-negative integer classes (unused by :data:`CLASS_AGNOSTIC_METHODS`;
+        targets: (N,) non-negative integer classes (unused by the class-agnostic methods;
             FinerCAM explains each class against the three classes closest in logit, as the
             library does when it picks the comparison classes).
         score: ``"logit"`` (the library's default) or ``"softmax"`` (the class's probability);
@@ -285,7 +217,7 @@ def library_maps(
         ValueError: an unknown method, a target count other than N, a class out of range,
             ShapleyCAM with a ``reshape_transform`` (the library's ShapleyCAM cannot run one).
     """
-    check_method(name)
+    row = _library_entry(name)
     if targets.numel() != inputs.shape[0]:
         raise ValueError(f"{name}: {targets.numel()} targets for {inputs.shape[0]} images")
     if seeds is not None and len(seeds) != inputs.shape[0]:
@@ -295,7 +227,7 @@ def library_maps(
             "shapleycam: pytorch-grad-cam 1.5.7's ShapleyCAM does not apply reshape_transform to the activations "
             "it weights, so it cannot explain a token layer"
         )
-    cam_class = LAYER_CAM_CLASSES[(name, relu, gradient_relu)]
+    cam_class = _cam_class(row.library_class, row.base, row.input_resolution, relu, gradient_relu)
     classes = [int(c) for c in targets.flatten().tolist()]
     if any(c < 0 for c in classes):
         raise ValueError(f"target class indices must be >= 0, got {classes}")
@@ -303,7 +235,7 @@ def library_maps(
     step = 1 if one_by_one else max(1, inputs.shape[0])
     call = partial(
         _call,
-        name,
+        row,
         cam_class,
         model,
         layer,
@@ -321,11 +253,11 @@ def library_maps(
 
 
 def _construct(
-    name: str, cam_class: Callable[..., Any], model: nn.Module, layer: nn.Module, transform: Callable | None
+    row: MethodEntry, cam_class: Callable[..., Any], model: nn.Module, layer: nn.Module, transform: Callable | None
 ) -> Any:
-    if name in INPUT_RESOLUTION_METHODS:  # its bias layers are convolutions: no token layout to read
+    if row.input_resolution:  # its bias layers are convolutions: no token layout to read
         return cam_class(model=model, target_layers=[])
-    if name == "ablationcam":
+    if row.name == "ablationcam":
         ablation = AblationLayer() if transform is None else AblationLayerVit()
         return cam_class(model=model, target_layers=[layer], reshape_transform=transform, ablation_layer=ablation)
     return cam_class(model=model, target_layers=[layer], reshape_transform=transform)
@@ -345,7 +277,7 @@ def _restore_ablated_layer(cam: Any, model: nn.Module, layer: nn.Module) -> None
 
 
 def _call(
-    name: str,
+    row: MethodEntry,
     cam_class: Callable[..., Any],
     model: nn.Module,
     layer: nn.Module,
@@ -356,10 +288,10 @@ def _call(
     batch: int,
     reshape_transform: Callable | None,
 ) -> np.ndarray:
-    cam = _construct(name, cam_class, model, layer, reshape_transform)
+    cam = _construct(row, cam_class, model, layer, reshape_transform)
     try:
         cam.batch_size = batch
-        if name == "finercam":
+        if row.name == "finercam":
             return cam(input_tensor=inputs, targets=None, target_idx=classes[0])
         return cam(input_tensor=inputs, targets=[SCORE_TARGETS[score](c) for c in classes])
     except IndexError:

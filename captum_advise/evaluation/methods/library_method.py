@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from captum_advise.attr import normalize_and_resize
 from captum_advise.attr.token_layout import ReshapeTransform
-from captum_advise.baselines.captum_layer_cams import LAYER_ATTRIBUTIONS
-from captum_advise.baselines.grad_cam_library import Score
+from captum_advise.cams.library import Score
+from captum_advise.cams.library_cams import library_attribution
+from captum_advise.evaluation.methods.maps import ExplanationBatch, SingleMapMethod
 from captum_advise.matlab import UpsampleMode
 
 __all__ = ["GradCamLibraryMethod"]
 
 
 @dataclass
-class GradCamLibraryMethod:
+class GradCamLibraryMethod(SingleMapMethod):
     """One pytorch-grad-cam method as a single-map method of the evaluator.
 
     The map is the method's Captum layer attribution
-    (:mod:`captum_advise.baselines.captum_layer_cams`), so it is computed the same way in
+    (:mod:`captum_advise.cams.library_cams`), so it is computed the same way in
     ``evaluate``, ``robustness``, ``sanity`` and a user's own Captum code, then min-max normalised
     at the layer's resolution and upsampled as the reference does.
 
     Attributes:
-        name: a pytorch-grad-cam method (a key of
-            :data:`~captum_advise.baselines.captum_layer_cams.LAYER_ATTRIBUTIONS`).
+        name: a pytorch-grad-cam method of the catalogue (:mod:`captum_advise.catalogue`).
         score: ``"softmax"`` (reference: explain probabilities) or ``"logit"``.
         score_cam_batch_size: masked images per forward pass in Score-CAM.
         relu: False removes the library's ReLU on the weighted sum (the map's negative values kept).
@@ -51,19 +50,16 @@ class GradCamLibraryMethod:
     gradient_relu: bool = True
     upsample: UpsampleMode = "matlab_bicubic"
     reshape_transform: ReshapeTransform = None
-    cs_of: ClassVar[str] = "maps"
 
     def __post_init__(self) -> None:
-        if self.name not in LAYER_ATTRIBUTIONS:
-            raise ValueError(
-                f"unknown pytorch-grad-cam method {self.name!r}: choose one of {', '.join(LAYER_ATTRIBUTIONS)}"
-            )
+        library_attribution(self.name)  # a one-line error for a name that is not a library method
 
-    def __call__(self, model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
-        """(N, 3, H, W) inputs, (N,) classes -> (N, H, W) float32 maps in [0, 1] on the inputs' device."""
-        attribution = LAYER_ATTRIBUTIONS[self.name](
-            model,
-            layer,
+    def class_maps(self, batch: ExplanationBatch, targets: Tensor) -> Tensor:
+        """(N,) classes -> (N, H, W) float32 maps in [0, 1] on the inputs' device."""
+        inputs = batch.inputs
+        attribution = library_attribution(self.name)(
+            batch.model,
+            batch.layer,
             score=self.score,
             gradient_relu=self.gradient_relu,
             score_cam_batch_size=self.score_cam_batch_size,

@@ -7,19 +7,21 @@ import pytest
 import torch
 from captum.attr import LayerAttribution
 from captum.metrics import infidelity, sensitivity_max
+from helpers.methods import class_maps
+from helpers.networks import small_cnn
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM
 from pytorch_grad_cam.utils.image import scale_cam_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
 from torch import nn
 
 from captum_advise.attr import for_captum_metrics, normalize_and_resize
-from captum_advise.baselines import (
-    GradCamLibraryMethod,
+from captum_advise.cams import (
     LayerGradCamLib,
     LayerGradCamPlusPlus,
     LayerLayerCam,
     LayerScoreCam,
 )
+from captum_advise.evaluation.methods import GradCamLibraryMethod
 
 WRAPPERS = {
     LayerGradCamLib: GradCAM,
@@ -27,20 +29,6 @@ WRAPPERS = {
     LayerScoreCam: ScoreCAM,
     LayerLayerCam: LayerCAM,
 }
-
-
-def small_cnn() -> nn.Sequential:
-    torch.manual_seed(5)
-    return nn.Sequential(
-        nn.Conv2d(3, 12, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(12, 8, 3, stride=2),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 5),
-    ).eval()
 
 
 def images(n: int = 3) -> torch.Tensor:
@@ -84,7 +72,9 @@ def test_the_evaluators_method_is_the_captum_attribution_normalised_and_upsample
     wrapper = next(w for w in WRAPPERS if w.method == name)
     at_layer = wrapper(net, net[1], score="softmax").attribute(x, target=targets, relu_attributions=True)
     expected = normalize_and_resize(at_layer[:, 0], (16, 16), "matlab_bicubic")
-    torch.testing.assert_close(GradCamLibraryMethod(name)(net, net[1], x, targets), expected, rtol=0, atol=0)
+    torch.testing.assert_close(
+        class_maps(GradCamLibraryMethod(name), net, net[1], x, targets), expected, rtol=0, atol=0
+    )
 
 
 def test_a_bad_score_is_a_one_line_error():

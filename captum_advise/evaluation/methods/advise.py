@@ -15,13 +15,12 @@ from captum_advise.attr.explanation import ADVISEExplanation, normalize_and_resi
 from captum_advise.attr.group_rules import explanation_confidence
 from captum_advise.attr.random_groups import shuffled_relevance
 from captum_advise.attr.token_layout import ReshapeTransform
-from captum_advise.baselines.explanations import Explanations, MapVariant
-from captum_advise.baselines.seeds import content_generator
+from captum_advise.cams.seeds import content_generator
+from captum_advise.catalogue import ADVISE_RULES
+from captum_advise.evaluation.methods.maps import ExplanationBatch, MapVariant, MethodMaps
 from captum_advise.matlab import UpsampleMode
 
-__all__ = ["RULES", "AdviseMethod"]
-
-RULES = ("confidence", "weighted")
+__all__ = ["AdviseMethod"]
 
 
 @dataclass
@@ -56,19 +55,19 @@ class AdviseMethod:
     n_bandwidths: int = 10
     relu_attributions: bool = True
     upsample: UpsampleMode = "matlab_bicubic"
-    rules: tuple[str, ...] = RULES
+    rules: tuple[str, ...] = ADVISE_RULES
     random_group_draws: int = 2
     seed: int = 0
     reshape_transform: ReshapeTransform = None
 
-    def explain_batch(
-        self, model: nn.Module, layer: nn.Module, inputs: Tensor, first: Tensor, second: Tensor
-    ) -> Explanations:
+    def explain(self, batch: ExplanationBatch) -> MethodMaps:
         """Maps of every kept group for c1 and c2, the groups (or fusions) of ``auto`` and ``rules``,
         and the same for each random-groups draw."""
-        unknown = set(self.rules) - set(RULES)
+        model, inputs, first, second = batch.model, batch.inputs, batch.first, batch.second
+        layer = batch.layer
+        unknown = set(self.rules) - set(ADVISE_RULES)
         if unknown:
-            raise ValueError(f"unknown ADVISE rule(s) {sorted(unknown)}: choose from {RULES}")
+            raise ValueError(f"unknown ADVISE rule(s) {sorted(unknown)}: choose from {ADVISE_RULES}")
         if not isinstance(self.random_group_draws, int) or self.random_group_draws < 0:
             raise ValueError(f"random_group_draws must be an integer >= 0, got {self.random_group_draws!r}")
         start = time.perf_counter()
@@ -107,7 +106,7 @@ class AdviseMethod:
         name: str,
         draw: int | None,
         start: float,
-    ) -> Explanations:
+    ) -> MethodMaps:
         """One explanation's group maps and rule maps, reported under ``name`` (and ``draw``)."""
         size = tuple(inputs.shape[-2:])
         first_maps = explanation.interpolate(size, self.upsample)
@@ -148,7 +147,7 @@ class AdviseMethod:
             variants.append(labels)
         method_seconds = {name: seconds, auto_name: seconds}
         method_seconds |= {method: seconds + extra for method, extra in rule_seconds.items()}
-        return Explanations(maps, seconds_maps, variants, seconds, method_seconds=method_seconds)
+        return MethodMaps(maps, seconds_maps, variants, seconds, method_seconds=method_seconds)
 
     def _rule_maps(
         self,

@@ -1,0 +1,135 @@
+"""The method catalogue: every list of methods comes from it, and a row added to it is known everywhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers.methods import class_maps
+from helpers.networks import tiny_cnn, tiny_images
+from PIL import Image
+from test_comparisons import fixed_records
+
+import captum_advise
+from captum_advise import cams
+from captum_advise.cams.library_cams import _LibraryLayerCam
+from captum_advise.catalogue import CATALOGUE, EVALUATOR_OPTIONS, MethodEntry, method_names, robustness_methods
+from captum_advise.cli import main
+from captum_advise.cli.arguments import method_list
+from captum_advise.cli.evaluate_command import evaluator_method_options
+from captum_advise.cli.main import build_parser
+from captum_advise.evaluation import read_records, summary_table
+from captum_advise.evaluation.methods import build_method
+
+
+class LayerMyGradCam(_LibraryLayerCam):
+    """pytorch-grad-cam's GradCAM under a name of its own: the thin class a new library method needs."""
+
+    method = "mygradcam"
+
+
+MY_ROW = MethodEntry(
+    "mygradcam",
+    "My Grad-CAM",
+    "pytorch-grad-cam's GradCAM under another name",
+    "library",
+    "LayerMyGradCam",
+    "GradCAM",
+    options=("upsample",),
+)
+
+
+@pytest.fixture
+def with_my_row(monkeypatch):
+    """The catalogue with one more pytorch-grad-cam row, and its thin class where the catalogue looks."""
+    monkeypatch.setitem(CATALOGUE, MY_ROW.name, MY_ROW)
+    monkeypatch.setattr(cams, "LayerMyGradCam", LayerMyGradCam, raising=False)
+
+
+def test_a_library_row_is_a_captum_class_a_cli_choice_and_an_evaluator_method(with_my_row):
+    assert captum_advise.LayerMyGradCam is LayerMyGradCam
+    assert "mygradcam" in method_list("all") and method_list("gradcam,mygradcam") == ["gradcam", "mygradcam"]
+    assert "mygradcam" in robustness_methods() and "mygradcam" not in method_names(compared=True)
+    args = build_parser().parse_args(
+        ["evaluate", "--model", "mobilenet_v2", "--images", ".", "--out", "o", "--upsample", "bilinear"]
+    )
+    assert evaluator_method_options(args)["mygradcam"] == {"upsample": "bilinear"}
+    net, images = tiny_cnn(), tiny_images()
+    targets = torch.tensor([0, 3, 4])
+    mine = class_maps(build_method("mygradcam", upsample="bilinear"), net, net[2], images, targets)
+    theirs = class_maps(build_method("gradcam", upsample="bilinear"), net, net[2], images, targets)
+    torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+
+
+def test_a_library_row_is_titled_and_compared_with_the_controls_in_the_summary(with_my_row):
+    rows = fixed_records()
+    rows += [row | {"method": "mygradcam"} for row in rows if row["method"] == "gradcam"]
+    text = summary_table(rows)
+    assert "| My Grad-CAM | 4 *" in text
+    assert "**My Grad-CAM**: pytorch-grad-cam's GradCAM under another name" in text
+    assert "| My Grad-CAM vs Random map |" in text
+
+
+def test_a_library_row_runs_through_evaluate_end_to_end(with_my_row, tmp_path):
+    """Random MobileNetV2 weights and a made-up photo: the run's code path, not an explanation."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    generator = torch.Generator().manual_seed(0)
+    pixels = (torch.rand(96, 128, 3, generator=generator) * 255).to(torch.uint8).numpy()
+    Image.fromarray(pixels).save(photos / "photo.png")
+    out = tmp_path / "out"
+    args = ["evaluate", "--model", "mobilenet_v2", "--weights", "none", "--images", str(photos), "--out", str(out)]
+    args += ["--methods", "gradcam,mygradcam", "--no-controls", "--auc-steps", "0", "--areas", "0.5", "--quiet"]
+    assert main(args) == 0
+    rows = {row["method"]: row for row in read_records(out / "records.csv")}
+    assert set(rows) == {"gradcam", "mygradcam"}
+    for column in ("hit", "ad", "ssim", "fsim", "mse", "avx", "avx@0.5"):
+        assert rows["mygradcam"][column] == rows["gradcam"][column], column
+    assert "| My Grad-CAM |" in (out / "summary.md").read_text()
+
+
+def test_every_option_reaches_every_method_that_takes_it():
+    values = {
+        "--value-range": ("unit", "value_range", "unit"),
+        "--upsample": ("bilinear", "upsample", "bilinear"),
+        "--advise-rules": ("weighted", "rules", ("weighted",)),
+        "--random-group-draws": ("3", "random_group_draws", 3),
+        "--scorecam-batch-size": ("7", "score_cam_batch_size", 7),
+        "--lime-samples": ("99", "n_samples", 99),
+        "--lime-surrogate": ("linear", "surrogate", "linear"),
+    }
+    assert {option for _, option, _ in values.values()} == set(EVALUATOR_OPTIONS)
+    command = ["evaluate", "--model", "mobilenet_v2", "--images", ".", "--out", "o"]
+    args = build_parser().parse_args(command + [word for flag, (text, _, _) in values.items() for word in (flag, text)])
+    options = evaluator_method_options(args)
+    expected = {option: value for _, option, value in values.values()}
+    for name, row in CATALOGUE.items():
+        assert options.get(name, {}) == {option: expected[option] for option in row.options}, name
+        method = build_method(name, **options.get(name, {}))
+        for option in row.options:
+            assert getattr(method, option) == expected[option], (name, option)
+    # Every method with maps at the layer's resolution is upsampled as asked: HiResCAM, for one, was not.
+    assert "upsample" in CATALOGUE["hirescam"].options and not CATALOGUE["fullgrad"].options
+    assert set(method_names(option="score_cam_batch_size")) == {"scorecam", "ablationcam"}
+
+
+def test_rows_name_known_options_and_library_rows_name_both_classes():
+    with pytest.raises(ValueError, match="unknown evaluator option"):
+        MethodEntry("x", "X", "x", "library", "LayerX", "GradCAM", options=("upsampling",))
+    with pytest.raises(ValueError, match="names its library class and its Captum class"):
+        MethodEntry("x", "X", "x", "library", "LayerX")
+    assert set(captum_advise.__all__) >= {CATALOGUE[name].captum_class for name in method_names("advise", "library")}
+    for name in method_names("advise", "library", "control"):
+        assert getattr(captum_advise, CATALOGUE[name].captum_class).__name__ == CATALOGUE[name].captum_class
+
+
+NOT_FOR_LAYER_ADVISE = ("captum_advise.models", "captum_advise.cams", "torchvision", "timm", "pytorch_grad_cam")
+
+
+def test_importing_layer_advise_loads_no_model_preset_and_no_library_binding():
+    """In a fresh process: ``from captum_advise import LayerADVISE`` imports what ADVISE needs, no more."""
+    loaded = f"sorted(m for m in sys.modules if m.startswith({NOT_FOR_LAYER_ADVISE!r}))"
+    probe = f"import sys\nfrom captum_advise import LayerADVISE\nprint({loaded})"
+    assert subprocess.check_output([sys.executable, "-c", probe], text=True).strip() == "[]"
