@@ -22,6 +22,7 @@ from captum_advise.cli.evaluate_command import evaluator_method_options
 from captum_advise.cli.main import build_parser
 from captum_advise.evaluation import read_records, summary_table
 from captum_advise.evaluation.methods import build_method
+from captum_advise.evaluation.summary import summary_heading
 
 
 class LayerMyGradCam(_LibraryLayerCam):
@@ -133,3 +134,13 @@ def test_importing_layer_advise_loads_no_model_preset_and_no_library_binding():
     loaded = f"sorted(m for m in sys.modules if m.startswith({NOT_FOR_LAYER_ADVISE!r}))"
     probe = f"import sys\nfrom captum_advise import LayerADVISE\nprint({loaded})"
     assert subprocess.check_output([sys.executable, "-c", probe], text=True).strip() == "[]"
+
+
+def test_the_summary_heading_states_each_method_option_once():
+    settings = {"model": "m", "weights": "w", "layer": "l", "geometry": "squash"}
+    settings |= {f"method_options.{name}.upsample": "matlab_bicubic" for name in ("advise", "gradcam", "hirescam")}
+    settings["method_options.advise.rules"] = ["weighted"]
+    heading = summary_heading(settings, 2)
+    assert "Settings: geometry squash; the methods' options: upsample matlab_bicubic, rules ['weighted']." in heading
+    settings["method_options.hirescam.upsample"] = "bilinear"
+    assert "upsample matlab_bicubic (advise, gradcam), bilinear (hirescam)" in summary_heading(settings, 2)

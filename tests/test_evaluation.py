@@ -13,7 +13,6 @@ from helpers.networks import tiny_cnn
 from captum_advise.cli import main
 from captum_advise.data import labelled_folder
 from captum_advise.evaluation import (
-    COLUMNS,
     EvaluationConfig,
     ProtocolOptions,
     merge_records,
@@ -21,10 +20,11 @@ from captum_advise.evaluation import (
     run_evaluation,
     score_maps,
     shard,
-    summary_rows,
 )
 from captum_advise.evaluation import runner as runner_module
 from captum_advise.evaluation import summary as summary_module
+from captum_advise.evaluation.records import COLUMNS
+from captum_advise.evaluation.summary import summary_rows
 from captum_advise.matlab import imresize
 from captum_advise.models import load_model
 from conftest import SHARED

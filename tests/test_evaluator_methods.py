@@ -11,15 +11,8 @@ from helpers.networks import model_state, tiny_cnn, tiny_images
 from captum_advise import LayerADVISE
 from captum_advise.attr import min_max_normalize, normalize_and_resize
 from captum_advise.catalogue import method_names
-from captum_advise.evaluation.methods import (
-    AdviseMethod,
-    GradCamLibraryMethod,
-    LimeMethod,
-    TreeSurrogate,
-    build_method,
-    superpixels,
-    top_superpixel_mask,
-)
+from captum_advise.evaluation.methods import AdviseMethod, GradCamLibraryMethod, LimeMethod, build_method
+from captum_advise.evaluation.methods.lime import TreeSurrogate, superpixels, top_superpixel_mask
 from captum_advise.matlab import upsample_maps
 
 

@@ -15,26 +15,22 @@ from captum_advise.attr import LayerADVISE
 from captum_advise.cli import main
 from captum_advise.data import PAPER_DENSITIES, labelled_folder, noise_generator, salt_and_pepper
 from captum_advise.experiments import (
-    COMPARISONS,
-    FLOOR_MODE,
-    SIMILARITY_MEASURES,
     SanityConfig,
-    cascading_randomization,
-    independent_randomization,
     map_similarity,
-    network_signal,
     noise_floor,
     randomizable_layers,
-    randomize_layer,
-    relu_options,
     run_data_randomization,
     run_parameter_randomization,
     sanity_maps,
-    shapes_dataset,
-    small_cnn,
     summarize_data_randomization,
     summarize_similarity,
 )
+from captum_advise.experiments.data_randomization import COMPARISONS, shapes_dataset, small_cnn
+from captum_advise.experiments.network_signal import network_signal
+from captum_advise.experiments.noise_ablation import relu_options
+from captum_advise.experiments.randomization import cascading_randomization, independent_randomization, randomize_layer
+from captum_advise.experiments.sanity import FLOOR_MODE
+from captum_advise.experiments.similarity import SIMILARITY_MEASURES
 from captum_advise.matlab import upsample_maps
 from captum_advise.models import LoadedModel, load_model
 from conftest import SHARED

@@ -15,7 +15,8 @@ from scipy.signal import find_peaks
 from torch import nn
 
 from captum_advise import LayerADVISE, adaptive_kde, count_peaks
-from captum_advise.attr import flatten_column_major, for_captum_metrics, unit_relevance
+from captum_advise.attr import for_captum_metrics, unit_relevance
+from captum_advise.attr.unit_relevance import flatten_column_major
 from captum_advise.matlab import resize_weights
 from conftest import DEVICES
 

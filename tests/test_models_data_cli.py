@@ -13,7 +13,7 @@ import torchvision
 from PIL import Image
 
 from captum_advise import LayerADVISE
-from captum_advise.attr import resolve_reshape_transform
+from captum_advise.attr.token_layout import resolve_reshape_transform
 from captum_advise.cli import choices, main
 from captum_advise.data import ImageReadError, embedded_photos, labelled_folder, read_image, unlabelled_folder
 from captum_advise.models import PRESETS, WeightsUnavailableError, check_device, load_model, resolve_layer
@@ -303,7 +303,8 @@ def test_cli_choices_besides_the_methods_are_the_library_names():
 
     from captum_advise.cams.library import Score
     from captum_advise.data import PAPER_DENSITIES
-    from captum_advise.experiments import QUANTUS_METRICS, RANDOMIZED_MODULES
+    from captum_advise.experiments.quantus_checks import QUANTUS_METRICS
+    from captum_advise.experiments.randomization import RANDOMIZED_MODULES
     from captum_advise.matlab import UPSAMPLE_MODES
     from captum_advise.models import GEOMETRIES, TIMM_PREFIX
 

@@ -16,8 +16,9 @@ from PIL import Image
 from captum_advise.cli import main
 from captum_advise.cli.explain_command import output_stems
 from captum_advise.data import ImageReadError, ImageRecord, labelled_folder, read_image, to_rgb
-from captum_advise.evaluation import EvaluationConfig, read_records, run_evaluation, summary_rows
+from captum_advise.evaluation import EvaluationConfig, read_records, run_evaluation
 from captum_advise.evaluation.records import append_records, record_columns
+from captum_advise.evaluation.summary import summary_rows
 from captum_advise.runs.output_files import OutputFolderError, atomic_write, atomic_write_text, locked_output
 from conftest import SHARED
 

@@ -17,14 +17,12 @@ from captum_advise.data import labelled_folder
 from captum_advise.experiments import (
     QuantusConfig,
     map_similarity,
-    quantus_explain_func,
-    quantus_metric,
     quantus_summary,
     randomizable_layers,
     run_quantus_checks,
     sanity_maps,
-    smoothed_explain_func,
 )
+from captum_advise.experiments.quantus_checks import quantus_explain_func, quantus_metric, smoothed_explain_func
 from captum_advise.models import LoadedModel, load_model
 from conftest import SHARED
 

@@ -13,7 +13,8 @@ from captum_advise import LayerADVISE
 from captum_advise.attr import for_captum_metrics
 from captum_advise.cams import LayerGradCamLib
 from captum_advise.data import labelled_folder, noise_generator, salt_and_pepper
-from captum_advise.experiments import ROBUSTNESS_COLUMNS, RobustnessConfig, run_robustness
+from captum_advise.experiments import RobustnessConfig, run_robustness
+from captum_advise.experiments.robustness import ROBUSTNESS_COLUMNS
 from captum_advise.experiments.robustness_methods import robustness_explanation
 from conftest import SHARED
 

@@ -186,7 +186,7 @@ def test_ctrl_c_stops_evaluate_with_one_line_and_status_130_and_a_rerun_resumes(
 
 
 def _record(image: str = "001_n01443537_goldfish.JPEG", method: str = "gradcam") -> dict[str, object]:
-    from captum_advise.evaluation import COLUMNS
+    from captum_advise.evaluation.records import COLUMNS
 
     values = {"image": image, "label": 1, "predicted": 1, "second": 2, "method": method, "group": "", "units": ""}
     values["draw"] = ""
@@ -194,7 +194,8 @@ def _record(image: str = "001_n01443537_goldfish.JPEG", method: str = "gradcam")
 
 
 def test_a_wrong_cell_is_named_by_file_line_and_column(tmp_path):
-    from captum_advise.evaluation import COLUMNS, read_records
+    from captum_advise.evaluation import read_records
+    from captum_advise.evaluation.records import COLUMNS
     from captum_advise.runs.output_files import csv_text
 
     path = tmp_path / "records.csv"
@@ -212,7 +213,7 @@ def test_a_wrong_cell_is_named_by_file_line_and_column(tmp_path):
 
 @pytest.mark.shared
 def test_evaluate_and_merge_stop_at_a_junk_row_before_any_work(one_photo, tmp_path, capsys):
-    from captum_advise.evaluation import COLUMNS
+    from captum_advise.evaluation.records import COLUMNS
     from captum_advise.runs.output_files import csv_text
 
     images = one_photo

@@ -308,7 +308,8 @@ def run_sanity(args: argparse.Namespace) -> int:
 
 
 def run_sanity_data(args: argparse.Namespace) -> int:
-    from captum_advise.experiments import COMPARISONS, run_data_randomization, summarize_data_randomization
+    from captum_advise.experiments import run_data_randomization, summarize_data_randomization
+    from captum_advise.experiments.data_randomization import COMPARISONS
 
     methods = _sanity_methods(args.methods)
     result = run_data_randomization(

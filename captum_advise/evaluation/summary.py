@@ -313,8 +313,27 @@ def summary_heading(settings: dict[str, object], photos: int, source: str | None
     )
     where = f" from {source}" if source else ""
     shown = {key: value for key, value in settings.items() if key not in ("experiment", "model", "weights", "layer")}
-    options = ", ".join(f"{key} {value}" for key, value in shown.items())
-    return f"{title}\n\n{photos} photo{'s' * (photos != 1)}{where}. Settings: {options}.\n\n"
+    options = ", ".join(f"{key} {value}" for key, value in shown.items() if not key.startswith("method_options."))
+    method_options = _method_options(shown)
+    settings_text = f"{options}; the methods' options: {method_options}" if method_options else options
+    return f"{title}\n\n{photos} photo{'s' * (photos != 1)}{where}. Settings: {settings_text}.\n\n"
+
+
+def _method_options(settings: dict[str, object]) -> str:
+    """The flattened ``method_options.METHOD.OPTION`` settings, one entry per option: its value, or each
+    value with the methods that have it where they differ."""
+    by_option: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for key, value in settings.items():
+        if key.startswith("method_options."):
+            method, _, option = key.removeprefix("method_options.").partition(".")
+            by_option[option][str(value)].append(method)
+    entries = []
+    for option, values in by_option.items():
+        if len(values) == 1:
+            entries.append(f"{option} {next(iter(values))}")
+        else:
+            entries.append(f"{option} " + ", ".join(f"{v} ({', '.join(m)})" for v, m in values.items()))
+    return ", ".join(entries)
 
 
 def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from captum_advise.data import PAPER_DENSITIES, ImageRecord
-from captum_advise.evaluation import EvaluationConfig, run_evaluation, summary_rows
+from captum_advise.evaluation import EvaluationConfig, run_evaluation
+from captum_advise.evaluation.summary import summary_rows
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.models import LoadedModel
 from captum_advise.runs.output_files import save_figure

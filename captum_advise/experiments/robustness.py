@@ -46,7 +46,9 @@ from captum_advise.attr import for_captum_metrics
 from captum_advise.cams.library import Score
 from captum_advise.catalogue import robustness_methods
 from captum_advise.data import ImageRecord, noise_generator, salt_and_pepper
-from captum_advise.evaluation import append_records, mean_interval, read_records
+from captum_advise.evaluation import read_records
+from captum_advise.evaluation.intervals import mean_interval
+from captum_advise.evaluation.records import append_records
 from captum_advise.experiments.robustness_methods import (
     robustness_explanation,
 )

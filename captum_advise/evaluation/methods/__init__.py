@@ -3,9 +3,9 @@
 from captum_advise.evaluation.methods.advise import AdviseMethod
 from captum_advise.evaluation.methods.control_method import ControlMethod
 from captum_advise.evaluation.methods.library_method import GradCamLibraryMethod
-from captum_advise.evaluation.methods.lime import LimeMethod, TreeSurrogate, superpixels, top_superpixel_mask
+from captum_advise.evaluation.methods.lime import LimeMethod
 from captum_advise.evaluation.methods.maps import ExplanationBatch, MapVariant, MethodMaps, SingleMapMethod
-from captum_advise.evaluation.methods.registry import Method, build_method
+from captum_advise.evaluation.methods.registry import build_method
 
 __all__ = [
     "AdviseMethod",
@@ -14,11 +14,7 @@ __all__ = [
     "GradCamLibraryMethod",
     "LimeMethod",
     "MapVariant",
-    "Method",
     "MethodMaps",
     "SingleMapMethod",
-    "TreeSurrogate",
     "build_method",
-    "superpixels",
-    "top_superpixel_mask",
 ]
