@@ -44,6 +44,43 @@ def test_explain_refuses_an_out_folder_where_it_would_overwrite_an_input(torch_h
     assert photo.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["tench.png"]
 
 
+def _made_up_photo(path, size=(48, 64)) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+
+
+def test_explain_replaces_only_files_it_wrote(tmp_path, capsys):
+    """A user's own photo.png and photo.json in --out are refused before any work; its own are replaced."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    _made_up_photo(folder / "photo.jpg")
+    args = ["explain", str(folder), "--model", "mobilenet_v2", "--weights", "none", "--out", str(out)]
+    for name, write in (("photo.png", lambda p: _made_up_photo(p)), ("photo.json", lambda p: p.write_text("[1]"))):
+        write(out / name)
+        before = (out / name).read_bytes()
+        assert main(args) == 1
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and f"holds {name}, which captum-advise did not write" in error
+        assert (out / name).read_bytes() == before
+        (out / name).unlink()
+    assert main(args) == 0  # into an empty folder
+    first = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert sorted(first) == ["photo.json", "photo.png"]
+    assert main(args) == 0  # its own files: replaced
+    assert all(p.stat().st_mtime_ns >= first[p.name] for p in out.iterdir())
+
+
+def test_explain_answers_a_decompression_bomb_in_one_line(tmp_path, capsys, monkeypatch):
+    """Over PIL's limit (lowered here: a real bomb is 20000 x 20000): one line naming the file, no traceback."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses over twice the limit
+    bomb = tmp_path / "bomb.png"
+    _made_up_photo(bomb, (32, 32))
+    assert main(["explain", str(bomb), "--model", "mobilenet_v2", "--weights", "none", "--out", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "bomb.png is too large to read safely" in error
+
+
 def test_colliding_stems_get_distinct_output_names():
     records = [ImageRecord(name) for name in ("fish.jpg", "fish.png", "cat.jpg", "fish.jpg")]
     assert output_stems(records) == ["fish_jpg", "fish_png", "cat", "fish_jpg-2"]
@@ -109,6 +146,21 @@ def test_high_bit_depth_images_are_scaled_not_clipped_to_white():
     assert np.abs(np.asarray(to_rgb(as_bytes))[..., 0].astype(int) - expected).max() <= 1
     with pytest.raises(ImageReadError, match="cannot tell the range"):
         to_rgb(Image.fromarray((ramp - 0.5).astype(np.float32)), "signed.tif")
+
+
+@pytest.mark.parametrize(
+    ("values", "mode"),
+    [(1.05, np.float32), (2.0, np.float32), (300, np.float32), (4095, np.int32), (1000, np.int32), (70000, np.int32)],
+)
+def test_an_image_whose_white_cannot_be_told_is_refused_not_darkened(tmp_path, values, mode, capsys):
+    """A float image slightly above 1, or 10- to 12-bit data in a 32-bit image: one line, never a dark photo."""
+    ramp = np.linspace(0, 1, 64).reshape(8, 8) * values
+    path = tmp_path / "photo.tif"
+    Image.fromarray(ramp.astype(mode)).save(path)
+    with pytest.raises(ImageReadError, match=r"cannot tell the range of image .*photo.tif"):
+        read_image(path)
+    assert main(["explain", str(path), "--model", "mobilenet_v2", "--weights", "none", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "photo.png").exists()
 
 
 def test_other_modes_a_user_meets_become_rgb(tmp_path):

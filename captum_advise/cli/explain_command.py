@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import pickle
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -158,6 +159,39 @@ def _check_no_input_overwritten(records: list[ImageRecord], outputs: list[Path])
             )
 
 
+# What an explanation's JSON summary and its saved maps hold (``explain`` replaces only such files).
+SUMMARY_KEYS = {"model", "layer", "image", "groups", "relevance"}
+MAPS_KEYS = {"image", "peaks", "layer_maps", "input_maps"}
+
+
+def _written_by_explain(path: Path) -> bool:
+    """Whether ``path`` is a file ``explain`` writes: a figure, an explanation's JSON summary or its maps."""
+    from captum_advise.runs.output_files import written_by_captum_advise
+
+    if path.suffix == ".png":
+        return written_by_captum_advise(path)
+    try:
+        if path.suffix == ".json":
+            content = json.loads(path.read_text())
+        else:
+            import torch
+
+            content = torch.load(path, map_location="cpu", weights_only=True)  # never runs a pickle's code
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError):
+        return False
+    return isinstance(content, dict) and (SUMMARY_KEYS if path.suffix == ".json" else MAPS_KEYS) <= content.keys()
+
+
+def _check_only_own_files_replaced(outputs: list[Path]) -> None:
+    """One line, before any work, for an output name that holds a file ``explain`` did not write."""
+    for output in outputs:
+        if output.exists() and not (output.is_file() and _written_by_explain(output)):
+            raise ValueError(
+                f"--out {output.parent} holds {output.name}, which captum-advise did not write and would replace: "
+                "move it or choose another output folder"
+            )
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from captum_advise.data import embedded_photos
 
@@ -178,7 +212,9 @@ def write_explanations(args: argparse.Namespace, records: list[ImageRecord]) -> 
     stems = output_stems(records)
     suffixes = [".png", ".json"] + ["_units.png"] * args.unit_sheets + ["_depth.png"] * args.depth
     suffixes += ["_maps.pt"] * args.save_maps
-    _check_no_input_overwritten(records, [args.out / f"{stem}{suffix}" for stem in stems for suffix in suffixes])
+    outputs = [args.out / f"{stem}{suffix}" for stem in stems for suffix in suffixes]
+    _check_no_input_overwritten(records, outputs)
+    _check_only_own_files_replaced(outputs)
     if args.unit_sheets and args.density_of != "activations":
         raise ValueError("--unit-sheets draws activation densities: it cannot be combined with --density-of gradients")
     if args.out.exists() and not args.out.is_dir():

@@ -55,19 +55,28 @@ class ImageRecord:
         return to_rgb(self.image, self.name) if self.image is not None else read_image(self.path)
 
 
+# The largest value of a 12-bit image: 32-bit and float images whose largest value lies between
+# 255 and this could be 10- or 12-bit data or a dark 16-bit image.
+TWELVE_BIT_WHITE = 4095.0
+
+
 def _full_scale(values: np.ndarray, mode: str, name: str) -> float:
-    """The value that means white in a high-bit-depth image."""
+    """The value that means white in a high-bit-depth image (the rule :func:`to_rgb` states)."""
     if mode.startswith("I;16"):
         return 65535.0
     low, high = float(values.min()), float(values.max())
-    if mode == "F" and low >= 0 and high <= 1:
-        return 1.0
-    for scale in (255.0, 65535.0):
-        if low >= 0 and high <= scale:
-            return scale
+    is_float = mode == "F"
+    if low >= 0:
+        if is_float and high <= 1:
+            return 1.0
+        if high <= 255 and not (is_float and high <= 2):
+            return 255.0
+        if TWELVE_BIT_WHITE < high <= 65535:
+            return 65535.0
     raise ImageReadError(
-        f"cannot tell the range of image {name} (mode {mode}, values {low:g} to {high:g}): "
-        "save it as an 8- or 16-bit image"
+        f"cannot tell the range of image {name} (mode {mode}, values {low:g} to {high:g}): white is read as 1 for "
+        "floats up to 1, 255 for values up to 255 (floats above 2), 65535 for values above 4095: save it as an "
+        "8- or 16-bit image"
     )
 
 
@@ -75,13 +84,16 @@ def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
     """Any PIL image as 8-bit RGB, without clipping high-bit-depth images to white.
 
     16-bit images (``I;16``) are scaled from [0, 65535]; 32-bit integer (``I``) and float (``F``)
-    images from the range their values show ([0, 1] for floats, else [0, 255] or [0, 65535]).
+    images from the range their values show: [0, 1] for floats whose values lie in it, [0, 255]
+    for values up to 255 (floats: above 2), [0, 65535] for values from 4096 to 65535. Others
+    (negative values, floats between 1 and 2, values between 256 and 4095 as 10- or 12-bit data
+    would have, values beyond 65535) cannot be told apart from another range: a one-line error,
+    never a darkened image.
     Transparency (``RGBA``, ``LA``, ``PA``, ``P`` with a transparent colour) is dropped: the
     colours under it are kept. ``CMYK``, ``L``, ``P`` and the rest convert as PIL converts them.
 
     Raises:
-        ImageReadError: a 32-bit or float image whose range cannot be told (negative values, or
-            values beyond 65535).
+        ImageReadError: a 32-bit or float image whose range cannot be told (see above).
     """
     mode = image.mode
     if mode.startswith("I") or mode == "F":

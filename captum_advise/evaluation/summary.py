@@ -240,23 +240,36 @@ def _p(value: float) -> str:
 
 
 def _verdicts(rows: list[dict[str, str]], metric: str, title: str) -> list[str]:
-    """In words: which controls score at or above which methods, and each ADVISE line against its twin."""
+    """In words: where each control stands against each method, and each ADVISE line against its twin.
+
+    A control is said to score above a method only where the paired interval of the method minus
+    the control lies below 0; where it holds 0 they are not shown to differ.
+    """
     paired = paired_rows(rows, metric)
     sentences = []
-    by_control: dict[str, list[str]] = defaultdict(list)
+    above: dict[str, list[str]] = defaultdict(list)
+    level: dict[str, list[str]] = defaultdict(list)
     for entry in paired:
         mean, half = entry["difference"]  # type: ignore[misc]
-        if entry["reference"] in control_titles().values() and not mean - half > 0:
-            by_control[str(entry["reference"])].append(f"{entry['line']} ({_signed((mean, half))})")
+        control = str(entry["reference"])
+        if control not in control_titles().values() or mean - half > 0:
+            continue
+        (above if mean + half < 0 else level)[control].append(f"{entry['line']} ({_signed((mean, half))})")
     for control in control_titles().values():
-        if any(entry["reference"] == control for entry in paired):
-            beaten = by_control.get(control)
+        if not any(entry["reference"] == control for entry in paired):
+            continue
+        if above.get(control):
             sentences.append(
-                f"- {control} scores at or above {', '.join(beaten)} (the method minus the control: no 95% "
-                "interval above 0)."
-                if beaten
-                else f"- {control} is beaten by every method (each paired interval above 0)."
+                f"- {control} scores above {', '.join(above[control])} (the method minus the control: the 95% "
+                "interval below 0)."
             )
+        if level.get(control):
+            sentences.append(
+                f"- {control} is not shown to differ from {', '.join(level[control])} (the method minus the "
+                "control: the 95% interval holds 0)."
+            )
+        if not above.get(control) and not level.get(control):
+            sentences.append(f"- {control} is beaten by every method (each paired interval above 0).")
     for entry in paired:
         if entry["reference"] not in TWINS.values():
             continue

@@ -101,7 +101,7 @@ def written_by_captum_advise(path: Path) -> bool:
     try:
         with Image.open(path) as image:
             return str(image.info.get("Software", "")).startswith(FIGURE_MARKER)
-    except OSError:
+    except (OSError, Image.DecompressionBombError):  # not a figure; reading it as a photo says what is wrong
         return False
 
 
