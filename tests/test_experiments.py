@@ -233,12 +233,12 @@ def test_randomizing_the_top_layers_lowers_grad_cam_similarity_on_mobilenet(mobi
     assert info["torch_threads"] == torch.get_num_threads()
     # The signal per step: alive with the scaled re-initialisation, dead after 3 steps with PyTorch's reset.
     step_signal = {int(row["step"]): row for row in rows if row["method"] == "gradcam"}
-    assert float(step_signal[0]["activation_spread"]) == pytest.approx(1.0) and step_signal[0]["alive"] == 1
-    assert all(row["alive"] == 1 for row in step_signal.values())
+    assert float(step_signal[0]["activation_spread"]) == pytest.approx(1.0) and step_signal[0]["alive"] == "1"
+    assert all(row["alive"] == "1" for row in step_signal.values())
     reset = SanityConfig(methods=["gradcam"], steps=4, seed=0, init="reset", randomize="conv-linear")
     reset_rows = run_parameter_randomization(loaded, records, tmp_path / "reset", reset, progress=False)
     reset_signal = {int(row["step"]): row for row in reset_rows}
-    assert reset_signal[4]["alive"] == 0 and float(reset_signal[4]["activation_spread"]) < 0.01
+    assert reset_signal[4]["alive"] == "0" and float(reset_signal[4]["activation_spread"]) < 0.01
 
 
 @pytest.mark.slow

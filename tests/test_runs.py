@@ -9,7 +9,9 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from captum_advise.cli import main
 from captum_advise.runs.settings import (
@@ -415,3 +417,55 @@ def test_ablate_refuses_a_resume_with_other_noise_and_new_moves_every_setting_as
     assert main([*run, "--seed", "1", "--new"]) == 0
     (aside,) = out.glob("replaced-*")
     assert (aside / "relu-on_d0.05" / "records.csv").read_bytes() == rows and (aside / "ablation.csv").exists()
+
+
+def test_an_interrupted_sanity_run_keeps_its_finished_steps_and_resumes_at_the_step_it_reached(
+    tmp_path, capsys, monkeypatch
+):
+    """Random MobileNetV2 weights, made-up photos: the run's bookkeeping, not a sanity verdict."""
+    import torch
+
+    from captum_advise.experiments import sanity as sanity_module
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for n in range(2):
+        pixels = np.random.default_rng(n).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(images / f"photo{n}.png")
+    run = ["sanity", "--model", "mobilenet_v2", "--weights", "none", "--images", str(images), "--methods", "gradcam"]
+    run += ["--steps", "3", "--quiet"]
+
+    def sanity(out) -> int:
+        torch.manual_seed(0)  # the same random network in every run
+        return main([*run, "--out", str(out)])
+
+    assert sanity(tmp_path / "whole") == 0
+    whole = (tmp_path / "whole" / "sanity.csv").read_text()
+
+    explained_steps = []
+    step_rows = sanity_module._step_rows
+
+    def interrupted_at_step_two(step, *args, **kwargs):
+        if step == 2:
+            raise KeyboardInterrupt
+        explained_steps.append(step)
+        return step_rows(step, *args, **kwargs)
+
+    monkeypatch.setattr(sanity_module, "_step_rows", interrupted_at_step_two)
+    out = tmp_path / "cut"
+    assert sanity(out) == 130
+    assert "rerun the same command to resume" in capsys.readouterr().err
+    kept = (out / "sanity.csv").read_text().splitlines()
+    assert explained_steps == [0, 1] and {line.split(",")[3] for line in kept[1:]} == {"0", "1"}
+    assert kept == whole.splitlines()[: len(kept)]  # the finished steps, as the whole run wrote them
+
+    explained_steps.clear()
+
+    def counted(step, *args, **kwargs):
+        explained_steps.append(step)
+        return step_rows(step, *args, **kwargs)
+
+    monkeypatch.setattr(sanity_module, "_step_rows", counted)
+    assert sanity(out) == 0
+    assert explained_steps == [2, 3]  # only the steps not on disk
+    assert (out / "sanity.csv").read_text() == whole

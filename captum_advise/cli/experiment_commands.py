@@ -179,7 +179,7 @@ def add_sanity_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_new_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_sanity, across_ranks=True)
+    parser.set_defaults(run=run_sanity, across_ranks=True, resumes=True)
 
     data = commands.add_parser(
         "sanity-data",

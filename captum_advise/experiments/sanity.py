@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 from captum_advise.catalogue import sanity_methods
 from captum_advise.data import ImageRecord
 from captum_advise.evaluation.intervals import mean_interval
+from captum_advise.evaluation.records import append_records, read_records
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.network_signal import NetworkSignal, network_signal
 from captum_advise.experiments.randomization import (
@@ -29,7 +31,14 @@ from captum_advise.experiments.sanity_maps import sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel, resolve_layer
 from captum_advise.runs.output_files import save_figure
-from captum_advise.runs.ranks import gather, is_main_rank, rank_and_size, shared_progress
+from captum_advise.runs.ranks import (
+    gather,
+    is_main_rank,
+    locked_run_output,
+    rank_and_size,
+    rank_folder,
+    shared_progress,
+)
 from captum_advise.runs.run_info import write_run_info
 from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
@@ -46,6 +55,8 @@ SIGNAL_COLUMNS = ("activation_spread", "logit_spread", "distinct_predictions", "
 SANITY_COLUMNS = (
     "mode", "randomize", "init", "step", "layer", *SIGNAL_COLUMNS, "method", "image", *SIMILARITY_MEASURES,
 )  # fmt: skip
+# What names a row: a step's method on a photo.
+SANITY_KEY = ("mode", "step", "method", "image")
 MEASURES = SIMILARITY_MEASURES
 # The rows of each method's noise floor: the trained model's maps under two imperceptible perturbations.
 FLOOR_MODE = "noise floor"
@@ -104,20 +115,41 @@ def run_parameter_randomization(
     ``layer`` is the module randomised at it (``randomize`` says which kinds are). The rows of mode
     ``"noise floor"`` compare each method's trained-model maps of two independent uniform
     perturbations of the input within ``floor_radius``: a method whose maps move that much under
-    noise no one sees would "pass" a randomisation test for nothing. Writes
-    ``out/sanity.csv`` and ``out/sanity.png``; the caller's model is never modified. The run
-    replaces those files, so a folder that holds them from other settings (the methods and photos
-    included; recorded in ``out/settings.json``) is refused before any work, unless ``new``: then
-    they are first moved into ``out/replaced-<time>/``.
+    noise no one sees would "pass" a randomisation test for nothing. Each step's rows are appended
+    to ``out/sanity.csv`` as soon as the step is done (under torchrun, to each rank's file in
+    ``out/ranks/``, merged at the end), so an interrupted run keeps its finished steps and a rerun
+    of the same command computes only the others (the cascade's earlier randomisations are drawn
+    again, not explained again); at the end the noise floor is added, the file is written in step
+    order, and ``out/sanity.png`` is drawn. The caller's model is never modified. A folder that
+    holds rows of other settings (the methods and photos included; recorded in
+    ``out/settings.json``) is refused before any work, unless ``new``: then its files are first
+    moved into ``out/replaced-<time>/``. The folder is locked while the run writes to it.
 
     Returns:
-        The rows of sanity.csv.
+        The rows of sanity.csv, as read back from it.
     """
     layer_name = config.layer or loaded.preset.reference_layer
     if not config.floor_radius > 0:
         raise ValueError(f"floor_radius must be > 0, got {config.floor_radius!r}")
     randomizable = randomizable_layers(loaded.model, config.randomize, config.init)
-    _check_folder(out, loaded, config, layer_name, [record.name for record in records], new)
+    with locked_run_output(out):
+        _check_folder(out, loaded, config, layer_name, [record.name for record in records], new)
+        return _run_locked(loaded, records, out, config, progress, layer_name, len(randomizable))
+
+
+def _run_locked(
+    loaded: LoadedModel,
+    records: Sequence[ImageRecord],
+    out: Path,
+    config: SanityConfig,
+    progress: bool,
+    layer_name: str,
+    randomizable: int,
+) -> list[dict[str, object]]:
+    """The steps not yet in the folder's files, each appended as it finishes; then the noise floor,
+    the merged sanity.csv and the plot."""
+    per_step = len(config.methods) * len(records)
+    done = _complete_steps(_rows_on_disk(out), config.mode, per_step)
     preprocessor = loaded.preset.preprocessor.with_geometry(config.geometry)
     inputs = preprocessor([record.load() for record in records]).to(config.device)
     model = loaded.model
@@ -129,24 +161,60 @@ def run_parameter_randomization(
     signal = network_signal(model, layer, inputs)
     reference = _Trained(layer_name, inputs, targets, trained, signal, transform)
     generator = cascading_randomization if config.mode == "cascading" else independent_randomization
-    # Lazily: the cascading copy is randomised further at each step.
+    # Lazily: the cascading copy is randomised further at each step (done steps too: the same draws).
     randomized_steps = generator(model, config.steps, config.seed, config.init, config.randomize)
     steps = itertools.chain([(0, "none", model)], randomized_steps)
-    total = 1 + len(randomizable[: config.steps])
+    total = 1 + min(randomizable, config.steps if config.steps is not None else randomizable)
     rank, size = rank_and_size()
-    rows: list[dict[str, object]] = []
+    path = out / "sanity.csv" if size == 1 else rank_folder(out) / "sanity.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with shared_progress(len(range(rank, total, size)), config.mode, "step", progress) as bar:
         for position, (step, randomized_layer, randomized) in enumerate(steps):
-            if position % size == rank:  # under torchrun each rank takes every size-th step
-                rows += _step_rows(step, randomized_layer, randomized, reference, records, config)
-                bar.update(1)
-    rows = sorted((row for part in gather(rows) for row in part), key=lambda row: int(row["step"]))
+            if position % size != rank:  # under torchrun each rank takes every size-th step
+                continue
+            if step not in done:
+                append_records(
+                    path, _step_rows(step, randomized_layer, randomized, reference, records, config), SANITY_COLUMNS
+                )
+            bar.update(1)
+    gather(None)  # every rank's steps are on disk
     if is_main_rank():
-        rows += _floor_rows(model, layer, reference, records, config)
+        rows = _rows_on_disk(out)
+        if _complete_steps(rows, FLOOR_MODE, per_step) != {0}:
+            floor = _floor_rows(model, layer, reference, records, config)
+            append_records(out / "sanity.csv", floor, SANITY_COLUMNS)
+            rows = _rows_on_disk(out)
+        rows.sort(key=lambda row: (row["mode"] == FLOOR_MODE, int(row["step"])))  # stable: methods keep their order
         write_rows(out / "sanity.csv", SANITY_COLUMNS, rows)
+        _remove_rank_files(out)
         write_run_info(out, experiment="parameter randomization", config=config, images=[r.name for r in records])
         save_figure(sanity_plot(rows, loaded.random_weights), out / "sanity.png", dpi=100)
-    return rows
+    gather(None)  # the other ranks return once the main rank has merged
+    return _rows_on_disk(out)
+
+
+def _rows_on_disk(out: Path) -> list[dict[str, object]]:
+    """The rows in sanity.csv and in every rank's file (a cut last line and repeated rows left out)."""
+    files = [out / "sanity.csv", *sorted(out.glob("ranks/rank-*/sanity.csv"))]
+    return [row for path in files for row in read_records(path, SANITY_COLUMNS, SANITY_KEY)]
+
+
+def _complete_steps(rows: Sequence[dict[str, object]], mode: str, per_step: int) -> set[int]:
+    """The steps of ``mode`` whose rows are all there (every method on every photo)."""
+    counts: dict[int, int] = defaultdict(int)
+    for row in rows:
+        if row["mode"] == mode:
+            counts[int(row["step"])] += 1
+    return {step for step, count in counts.items() if count >= per_step}
+
+
+def _remove_rank_files(out: Path) -> None:
+    for path in out.glob("ranks/rank-*/sanity.csv"):
+        path.unlink()
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
+    with contextlib.suppress(OSError):
+        (out / "ranks").rmdir()
 
 
 def _check_folder(
@@ -154,11 +222,12 @@ def _check_folder(
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if new and is_main_rank():
-        move_aside(out, ("sanity.csv", "sanity.png", "run_info.json", "settings.json"))
+        move_aside(out, ("sanity.csv", "sanity.png", "run_info.json", "settings.json", "ranks"))
     gather(None)  # every rank reads the folder after it was moved aside
     options = {key: value for key, value in asdict(config).items() if key not in ("device", "layer")}
     settings = run_settings("sanity", loaded.preset.name, loaded.weights, layer_name, images=images, **options)
-    check_settings(out, settings, (out / "sanity.csv").exists(), write=is_main_rank())
+    has_rows = (out / "sanity.csv").exists() or any(out.glob("ranks/rank-*/sanity.csv"))
+    check_settings(out, settings, has_rows, write=is_main_rank())
 
 
 @dataclass(frozen=True)
