@@ -316,3 +316,32 @@ def test_cli_choices_besides_the_methods_are_the_library_names():
     )
     assert (tuple(PAPER_DENSITIES), QUANTUS_METRICS) == (choices.PAPER_DENSITIES, choices.QUANTUS_METRICS)
     assert (get_args(Score), RANDOMIZED_MODULES) == (choices.SCORES, choices.RANDOMIZED_MODULES)
+
+
+def test_version_prints_the_packages_version(capsys):
+    import captum_advise
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0 and capsys.readouterr().out == f"captum-advise {captum_advise.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "874_n04487081_trolleybus.JPEG",
+        "a_very_long_photo_name_from_my_camera_2026_12_07_IMG_4567.jpeg",
+        "holiday photo of the family at the beach in summer 2026, number 17 of the set.png",
+        "x" * 80 + ".tif",
+    ],
+)
+def test_sheet_titles_fit_and_keep_the_start_and_the_extension(name):
+    from captum_advise.figures.overlay import file_title
+
+    title = file_title(name)
+    lines = title.splitlines()
+    assert len(lines) <= 2 and all(len(line) <= 34 for line in lines), title
+    assert lines[-1].endswith("." + name.rpartition(".")[2])  # the extension whole, at the end
+    assert title.replace("\n", "") == name or "…" in title
+    assert name.startswith(lines[0].rstrip("…")) or lines[0].startswith("…")
+    assert file_title(name, 60, 1).count("\n") == 0 and len(file_title(name, 60, 1)) <= 60

@@ -280,17 +280,19 @@ def _write_unit_sheet(
     path: Path,
 ) -> None:
     from captum_advise.figures import unit_sheet
+    from captum_advise.figures.overlay import file_title
     from captum_advise.pipeline import unit_density
 
     by_evidence = sorted(explanation.groups, key=lambda group: -group.evidence)[:UNITS_PER_SHEET]
     units = [int(group.units[0]) for group in sorted(by_evidence, key=lambda group: group.peaks)]
     densities = unit_density(loaded, record, units, layer, args.value_range, args.device, args.geometry)
-    title = f"{record.name}: one unit of each peak group, {args.model} {layer}"
+    title = f"{file_title(record.name, 60, 1)}: one unit of each peak group, {args.model} {layer}"
     _save(unit_sheet(densities, title, loaded.random_weights), path)
 
 
 def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: ImageRecord, path: Path) -> None:
     from captum_advise.figures import depth_sheet
+    from captum_advise.figures.overlay import file_title
     from captum_advise.pipeline import explain_images
 
     by_layer = {
@@ -309,7 +311,8 @@ def _write_depth_sheet(args: argparse.Namespace, loaded: LoadedModel, record: Im
         )[0]
         for depth, name in loaded.preset.depth_layers.items()
     }
-    _save(depth_sheet(by_layer, f"{record.name}: {args.model} at three depths", loaded.random_weights), path)
+    title = f"{file_title(record.name, 60, 1)}: {args.model} at three depths"
+    _save(depth_sheet(by_layer, title, loaded.random_weights), path)
 
 
 def _save(figure, path: Path) -> None:

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from captum_advise import __version__
 from captum_advise.cli.evaluate_command import add_evaluate_command, add_merge_command
 from captum_advise.cli.experiment_commands import add_ablate_command, add_robustness_command, add_sanity_commands
 from captum_advise.cli.explain_command import add_demo_command, add_explain_command
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="captum-advise",
         description="ADVISE explanations for CNNs: unit relevance from adaptive densities, one map per peak group.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_explain_command(commands)
     add_demo_command(commands)

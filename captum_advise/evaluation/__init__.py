@@ -3,7 +3,7 @@
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import merge_records, read_records
 from captum_advise.evaluation.runner import EvaluationConfig, run_evaluation, shard
-from captum_advise.evaluation.summary import summary_table
+from captum_advise.evaluation.summary import summary_rows, summary_table
 
 __all__ = [
     "EvaluationConfig",
@@ -13,5 +13,6 @@ __all__ = [
     "run_evaluation",
     "score_maps",
     "shard",
+    "summary_rows",
     "summary_table",
 ]

@@ -8,7 +8,14 @@ import textwrap
 from matplotlib.figure import Figure
 
 from captum_advise.attr import PeakGroup
-from captum_advise.figures.overlay import RANDOM_WEIGHTS_WARNING, draw_image, draw_overlay, map_scale_bar, plural
+from captum_advise.figures.overlay import (
+    RANDOM_WEIGHTS_WARNING,
+    draw_image,
+    draw_overlay,
+    file_title,
+    map_scale_bar,
+    plural,
+)
 from captum_advise.pipeline import ExplainedImage
 
 __all__ = ["explanation_sheet"]
@@ -30,8 +37,8 @@ def explanation_sheet(explanation: ExplainedImage, model_name: str, random_weigh
     grid = figure.add_gridspec(rows, COLUMNS)
     axes = [figure.add_subplot(grid[i // COLUMNS, i % COLUMNS]) for i in range(panels)]
 
-    label = f", label {explanation.label}" if explanation.label is not None else ""
-    draw_image(axes[0], explanation.image, textwrap.fill(f"{explanation.name}{label}", 34))
+    label = f"\nlabel {explanation.label}" if explanation.label is not None else ""
+    draw_image(axes[0], explanation.image, f"{file_title(explanation.name)}{label}")
     _draw_top5(axes[1], explanation)
     draw_overlay(
         axes[2], explanation.image, explanation.grad_cam_map, f"Grad-CAM: all {explanation.relevance.numel()} units"
