@@ -73,7 +73,7 @@ def test_a_library_row_is_titled_and_compared_with_the_controls_in_the_summary(w
     assert "| My Grad-CAM vs Random map |" in text
 
 
-def test_a_library_row_runs_through_evaluate_end_to_end(with_my_row, tmp_path):
+def test_a_library_row_runs_through_evaluate_end_to_end(with_my_row, tmp_path, capsys):
     """Random MobileNetV2 weights and a made-up photo: the run's code path, not an explanation."""
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -82,8 +82,11 @@ def test_a_library_row_runs_through_evaluate_end_to_end(with_my_row, tmp_path):
     Image.fromarray(pixels).save(photos / "photo.png")
     out = tmp_path / "out"
     args = ["evaluate", "--model", "mobilenet_v2", "--weights", "none", "--images", str(photos), "--out", str(out)]
-    args += ["--methods", "gradcam,mygradcam", "--no-controls", "--auc-steps", "0", "--areas", "0.5", "--quiet"]
+    args += ["--methods", "gradcam,mygradcam", "--no-controls", "--auc-steps", "0", "--areas", "0.5"]
     assert main(args) == 0
+    progress = capsys.readouterr().err
+    assert "captum-advise: 1 photo x gradcam, mygradcam on cpu: roughly 2 s per photo" in progress
+    assert "2/2 [" in progress  # the bar counts explanations: a photo explained by a method
     rows = {row["method"]: row for row in read_records(out / "records.csv")}
     assert set(rows) == {"gradcam", "mygradcam"}
     for column in ("hit", "ad", "ssim", "fsim", "mse", "avx", "avx@0.5"):
@@ -144,3 +147,32 @@ def test_the_summary_heading_states_each_method_option_once():
     assert "Settings: geometry squash; the methods' options: upsample matlab_bicubic, rules ['weighted']." in heading
     settings["method_options.hirescam.upsample"] = "bilinear"
     assert "upsample matlab_bicubic (advise, gradcam), bilinear (hirescam)" in summary_heading(settings, 2)
+
+
+def test_evaluate_says_what_it_will_run_and_roughly_how_long_and_leaves_minutes_per_photo_out_on_a_cpu():
+    from captum_advise.cli.evaluate_command import default_methods, plan_line
+
+    assert default_methods("cpu") == ("advise", "gradcam", "gradcampp", "layercam")
+    assert default_methods("cuda:0") == ("advise", "gradcam", "gradcampp", "scorecam", "layercam", "lime")
+    # Grad-CAM 1 s and LIME 300 s per photo; deletion and insertion at 32 steps add 4 s per map.
+    assert plan_line(["gradcam", "lime"], 3, False, 32, "cpu") == (
+        "3 photos x gradcam, lime on cpu: roughly 309 s per photo on a 2-core CPU, 15 min in all; Score-CAM takes "
+        "minutes per photo here: the paper's full set is --methods advise,gradcam,gradcampp,scorecam,layercam,lime"
+    )
+    with_controls = plan_line(["advise"], 1, True, 0, "cpu")
+    assert with_controls.startswith("1 photo x advise, random, center, randomcam, sobelcam on cpu: roughly 24 s")
+    assert (
+        plan_line(["advise"], 2, True, 32, "cuda") == "2 photos x advise, random, center, randomcam, sobelcam on cuda"
+    )
+
+
+def test_the_summary_opens_with_a_reading_guide_and_names_only_the_options_of_the_methods_that_ran():
+    settings = {"model": "m", "weights": "w", "layer": "l"}
+    settings |= {f"method_options.{name}.upsample": "bilinear" for name in ("advise", "gradcam", "hirescam")}
+    settings["method_options.lime.n_samples"] = 2048
+    heading = summary_heading(settings, 4, methods={"gradcam", "advise-random-groups", "random"})
+    assert "upsample bilinear" in heading and "n_samples" not in heading
+    page = summary_table(fixed_records(), heading)
+    body = page.removeprefix(heading)
+    assert body.startswith("How to read this page.")
+    assert body.index("What AVX under the reference's mask says:") < body.index("| method | images | AVX")

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from captum_advise.catalogue import ADVISE_RULES, CATALOGUE, method_names
+from captum_advise.catalogue import ADVISE_RULES, CATALOGUE, method_names, title_of
 from captum_advise.cli.arguments import add_model_arguments, add_new_argument, folder_records, method_list
 from captum_advise.cli.choices import UPSAMPLE_MODES
 
 if TYPE_CHECKING:
     from captum_advise.data import ImageRecord
 
-__all__ = ["add_evaluate_command", "add_merge_command", "evaluator_method_options"]
+__all__ = ["add_evaluate_command", "add_merge_command", "default_methods", "evaluator_method_options", "plan_line"]
+
+LOGGER = logging.getLogger("captum_advise")
 
 
 def _method_limits(text: str) -> dict[str, int]:
@@ -79,13 +82,12 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--labels", type=Path, help="CSV of 'file,class' rows [default: class index from the file-name prefix, if any]"
     )
-    compared = method_names(compared=True)
     parser.add_argument(
         "--methods",
         type=method_list,
-        default=list(compared),
-        help=f"methods to compare, from {','.join(CATALOGUE)}, or 'all' (every one but the controls) [default: "
-        f"{','.join(compared)}; the controls are added unless --no-controls]",
+        help=f"methods to compare, from {','.join(CATALOGUE)}, or 'all' (every one but the controls) [default on a "
+        f"GPU: {','.join(default_methods('cuda'))}, the paper's set; on a CPU: {','.join(default_methods('cpu'))}, "
+        "those of seconds per photo; the controls are added unless --no-controls]",
     )
     parser.add_argument(
         "--no-controls",
@@ -186,6 +188,48 @@ def add_merge_command(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_merge)
 
 
+def default_methods(device: str) -> tuple[str, ...]:
+    """The methods ``evaluate`` compares by default: the paper's set on a GPU; on a CPU, those of them
+    that take seconds per photo (Score-CAM and LIME take minutes there)."""
+    on_cpu = not str(device).startswith("cuda")
+    return method_names(compared=True, cost="fast") if on_cpu else method_names(compared=True)
+
+
+# Deletion and insertion: 2 x (steps + 1) masked forward passes per map, about 4 s per map at 32
+# steps on a 2-core CPU.
+DELETION_CPU_SECONDS_PER_STEP = 4.0 / 32
+
+
+def plan_line(methods: list[str], photos: int, controls: bool, auc_steps: int, device: str) -> str:
+    """What ``evaluate`` will run, and on a CPU roughly how long (from the catalogue's ``cpu_seconds``)."""
+    run = [*methods, *(name for name in method_names("control") if controls and name not in methods)]
+    line = f"{photos} photo{'s' * (photos != 1)} x {', '.join(run)} on {device}"
+    if str(device).startswith("cuda"):
+        return line
+    rows = [CATALOGUE[name] for name in run]
+    seconds = sum(row.cpu_seconds + row.maps_per_photo * auc_steps * DELETION_CPU_SECONDS_PER_STEP for row in rows)
+    total = seconds * photos
+    line += f": roughly {seconds:.0f} s per photo on a 2-core CPU, {_duration(total)} in all"
+    slow = [name for name in method_names(compared=True, cost="slow") if name not in run]
+    if slow:
+        titles = " and ".join(title_of(name) for name in slow)
+        line += (
+            f"; {titles} take{'s' * (len(slow) == 1)} minutes per photo here: the paper's full set is --methods "
+            + ",".join(method_names(compared=True))
+        )
+    return line
+
+
+def _duration(seconds: float) -> str:
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.0f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f} h"
+    )
+
+
 def evaluator_method_options(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     """Each catalogue method's evaluator options, from the command line: every option a method takes
     (its row's ``options``) gets the value of the command-line option that sets it."""
@@ -225,9 +269,12 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
     from captum_advise.models import load_model
     from captum_advise.runs.ranks import is_main_rank
 
+    methods = args.methods or list(default_methods(args.device))
     loaded = load_model(args.model, args.weights, device=args.device)
+    if is_main_rank() and not args.quiet:
+        LOGGER.info(plan_line(methods, len(records), not args.no_controls, args.auc_steps, args.device))
     config = EvaluationConfig(
-        methods=args.methods,
+        methods=methods,
         controls=not args.no_controls,
         layer=args.layer,
         batch_size=args.batch_size,
@@ -265,7 +312,8 @@ def run_merge(args: argparse.Namespace) -> int:
             check_settings(args.out, settings, (args.out / "records.csv").exists())
         count = merge_records(sources, args.out / "records.csv")
         rows = read_records(args.out / "records.csv")
-        heading = summary_heading(settings, len({row["image"] for row in rows})) if settings else ""
+        methods = {row["method"] for row in rows}
+        heading = summary_heading(settings, len({row["image"] for row in rows}), methods=methods) if settings else ""
         atomic_write_text(args.out / "summary.md", summary_table(rows, heading))
     print(f"merged {count} record{'s' * (count != 1)} from {len(sources)} shards into {args.out}\n")
     print((args.out / "summary.md").read_text())

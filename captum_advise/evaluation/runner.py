@@ -196,8 +196,10 @@ def run_evaluation(
     ``out/settings.json``) is refused before any work, unless ``new``: then its files are first
     moved into ``out/replaced-<time>/`` and the run starts afresh.
 
-    Writes ``out/records.csv`` (appended after every batch, so an interrupted run loses at most
-    one batch; a cut last line is recomputed) and ``out/summary.md`` (atomically). The folder is
+    Writes ``out/records.csv`` (appended as each method finishes a batch, so an interrupted run
+    loses at most one method's batch; a cut last line is recomputed) and ``out/summary.md``
+    (atomically). The progress bar counts explanations (a photo explained by a method, scored)
+    and names the method and photos at work. The folder is
     locked for the run: a second run into the same ``out`` fails at once.
 
     Under torchrun (a ``torch.distributed`` process group with several ranks; see
@@ -279,10 +281,13 @@ def _run_locked(
     if size > 1:
         path = rank_folder(out) / "records.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-    with shared_progress(len(pending), "evaluate", "image", progress) as bar:
-        for rows, count in _evaluate(loaded, pending, config):
-            append_records(path, rows, columns)
+    explanations = sum(len(methods) for _, methods in pending)
+    with shared_progress(explanations, "evaluate", "explanation", progress) as bar:
+        for rows, count, doing in _evaluate(loaded, pending, config):
+            if rows:
+                append_records(path, rows, columns)
             bar.update(count)
+            bar.set_postfix_str(doing)
     if is_main_rank():
         # Rank files left by an earlier torchrun run are merged by a one-process rerun too.
         all_rows = _merge_ranks(out, records, columns) if len(_record_files(out)) > 1 else read_records(path)
@@ -290,7 +295,7 @@ def _run_locked(
             "**RANDOM WEIGHTS: these numbers describe an untrained network.**\n\n" if loaded.random_weights else ""
         )
         photos = len({row["image"] for row in all_rows})
-        heading = summary_heading(settings, photos, _source(records))
+        heading = summary_heading(settings, photos, _source(records), {row["method"] for row in all_rows})
         if skipped:
             names = ", ".join(row["image"] for row in skipped)
             heading += (
@@ -319,8 +324,8 @@ def _merge_ranks(out: Path, records: Sequence[ImageRecord], columns: Sequence[st
 
 def _evaluate(
     loaded: LoadedModel, pending: Sequence[tuple[ImageRecord, list[str]]], config: EvaluationConfig
-) -> Iterator[tuple[list[dict[str, object]], int]]:
-    """Each batch's rows, and how many images it held."""
+) -> Iterator[tuple[list[dict[str, object]], int, str]]:
+    """Each method's rows of each batch, how many explanations they finish, and what comes next."""
     model, layer = loaded.model, loaded.layer(config.layer)
     preprocessor = loaded.preset.preprocessor
     names, options = evaluated_methods(config)
@@ -329,17 +334,21 @@ def _evaluate(
     def classify(images: Tensor) -> Tensor:
         return torch.softmax(model(preprocessor.normalize(images).to(config.device)), dim=1)
 
+    done = 0
     for chunk in batches(pending, config.batch_size):
+        photos = f"photo{'s' * (len(chunk) > 1)} {done + 1}{f'-{done + len(chunk)}' * (len(chunk) > 1)}"
+        todo = [
+            (name, method, members)
+            for name, method in methods.items()
+            if (members := torch.tensor([n for n, (_, names) in enumerate(chunk) if name in names])).numel()
+        ]
+        yield [], 0, f"{todo[0][0]}, {photos}"
         images = torch.stack([_network_image(loaded, record, config) for record, _ in chunk]).to(config.device)
         inputs = preprocessor.normalize(images)
         with torch.no_grad():
             probabilities = classify(images)
         top2 = probabilities.topk(2, dim=1).indices
-        rows = []
-        for name, method in methods.items():
-            members = torch.tensor([n for n, (_, todo) in enumerate(chunk) if name in todo], dtype=torch.long)
-            if members.numel() == 0:
-                continue
+        for position, (_, method, members) in enumerate(todo):
             index = members.to(config.device)
             first, second = top2[index, 0], top2[index, 1]
             batch = ExplanationBatch(model, layer, inputs[index], images[index], first, second)
@@ -362,5 +371,7 @@ def _evaluate(
             )
             metric_seconds = time.perf_counter() - start
             subset = [chunk[n][0] for n in members.tolist()]
-            rows += _rows(subset, explanations, metrics, first.cpu(), second.cpu(), metric_seconds)
-        yield rows, len(chunk)
+            rows = _rows(subset, explanations, metrics, first.cpu(), second.cpu(), metric_seconds)
+            following = f"{todo[position + 1][0]}, {photos}" if position + 1 < len(todo) else "done"
+            yield rows, len(subset), following
+        done += len(chunk)

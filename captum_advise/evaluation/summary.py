@@ -75,6 +75,20 @@ def legend() -> dict[str, str]:
 RANGES = {"ad": (0.0, 1.0), "ssim": (-1.0, 1.0), "fsim": (0.0, 1.0), "mse": (0.0, 1.0)}
 RANGES |= {"deletion": (0.0, 1.0), "insertion": (0.0, 1.0), "area": (0.0, 1.0)}
 FEW_IMAGES = 10
+READING_GUIDE = (
+    "How to read this page. Each method's map of a photo is used as a mask, and the masked photo is given to "
+    "the model again. **AVX** (↑, the paper's score) is the harmonic mean of 1 - AD, SSIM, FSIM and 1 - MSE: "
+    "**AD** (↓) is the drop of the predicted class's probability, **SSIM** and **FSIM** (↑) how alike the "
+    "masked photo and the photo are, **MSE** (↓) how far apart. **Hit** (↑) says whether the predicted class "
+    "stays among the masked photo's top five; where it does not, the four scores are penalised (scaled down, "
+    "or AVX 0 when the maps of the two top classes correlate above τ: the **CS** check). **Deletion** (↓) and "
+    "**insertion** (↑) AUC (RISE) follow the class's probability as pixels are removed or added in the map's "
+    "order. The **controls** (random map, centre prior, RandomCAM, SobelCAM and ADVISE's random groups) use "
+    "nothing the model learnt, or nothing of ADVISE's grouping: a method shows something only where it scores "
+    "above them. A map that keeps more of the photo scores higher whatever it shows, so every map is also "
+    "scored keeping the same share of pixels (**matched areas**, q). What the comparisons say comes first; "
+    "the tables follow."
+)
 ROW_NOTES = (
     "What the ADVISE rows are. *Oracle*: for each image, the highest AVX over ADVISE's own kept peak groups "
     "(one map per group); the choice uses the test metric itself, as the paper's Table 1 does. The authors' "
@@ -319,17 +333,31 @@ def _format(value: tuple[float, float, float]) -> str:
     return f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def summary_heading(settings: dict[str, object], photos: int, source: str | None = None) -> str:
-    """The page's heading: what was evaluated, on what, and how (from the run's recorded settings)."""
+def summary_heading(
+    settings: dict[str, object], photos: int, source: str | None = None, methods: Iterable[str] | None = None
+) -> str:
+    """The page's heading: what was evaluated, on what, and how (from the run's recorded settings).
+
+    ``methods``: the records' method names; the heading then states the options of those methods
+    only (ADVISE's rows count as ``advise``).
+    """
     title = (
         f"# AVX evaluation: {settings.get('model')} ({settings.get('weights')} weights), layer {settings.get('layer')}"
     )
     where = f" from {source}" if source else ""
     shown = {key: value for key, value in settings.items() if key not in ("experiment", "model", "weights", "layer")}
     options = ", ".join(f"{key} {value}" for key, value in shown.items() if not key.startswith("method_options."))
+    if methods is not None:
+        ran = {name.partition("-")[0] if name.startswith("advise") else name for name in methods}
+        shown = {key: value for key, value in shown.items() if _option_method(key) in ran | {None}}
     method_options = _method_options(shown)
     settings_text = f"{options}; the methods' options: {method_options}" if method_options else options
     return f"{title}\n\n{photos} photo{'s' * (photos != 1)}{where}. Settings: {settings_text}.\n\n"
+
+
+def _option_method(key: str) -> str | None:
+    """The method of a ``method_options.METHOD.OPTION`` setting (None for another setting)."""
+    return key.split(".")[1] if key.startswith("method_options.") else None
 
 
 def _method_options(settings: dict[str, object]) -> str:
@@ -378,7 +406,8 @@ def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
     notes += ["", "Methods: " + "; ".join(f"**{m}**: {lines_legend[m]}" for m in present if m in lines_legend) + "."]
     lines += notes
     areas = area_levels(rows)
-    lines += _verdict_section(rows, areas)
+    verdicts = _verdict_section(rows, areas)
+    lines = [READING_GUIDE, *verdicts, "", "## The measures, method by method", "", *lines]
     if areas:
         lines += [
             "",

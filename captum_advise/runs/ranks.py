@@ -199,6 +199,11 @@ class _Bar:
         if self.bar is not None:
             self.bar.update(done - self.bar.n)
 
+    def set_postfix_str(self, text: str) -> None:
+        """What rank 0 is doing, beside the bar (as tqdm's ``set_postfix_str``)."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+
     def wait_for_all(self, size: int) -> None:
         while self.store.add(f"{self.key}/finished", 0) < size:
             self.update(0)
