@@ -48,7 +48,8 @@ def test_rows_resume_and_the_flip_density_changes_the_prediction(loaded_mobilene
     for row in rows:
         assert all(-1 <= float(row[f"floor_{m}"]) <= 1 for m in ("spearman_abs", "spearman", "ssim", "hog"))
     summary = (tmp_path / "summary.md").read_text()
-    assert "| advise | 2 |" in summary and "| advise minus gradcam |" in summary.split("Paired differences")[1]
+    assert summary.startswith("# Robustness: mobilenet_v2 (IMAGENET1K_V1 weights), layer features.18\n\n2 photos.")
+    assert "| advise | 2 * |" in summary and "| advise minus gradcam |" in summary.split("Paired differences")[1]
 
     before = (tmp_path / "robustness.csv").read_text()
     assert run_robustness(loaded_mobilenet, two_photos, tmp_path, CONFIG, progress=False) == rows
@@ -60,6 +61,21 @@ def test_rows_resume_and_the_flip_density_changes_the_prediction(loaded_mobilene
     with pytest.warns(UserWarning, match="incomplete"):
         again = run_robustness(loaded_mobilenet, two_photos, tmp_path, CONFIG, progress=False)
     assert sorted(map(str, again)) == sorted(map(str, rows))
+
+
+def test_the_summary_keeps_each_interval_in_its_measures_range_and_flags_few_images():
+    from captum_advise.experiments.robustness import robustness_summary
+
+    def row(image: str, method: str, floor: float, sensitivity: float) -> dict[str, str]:
+        values = dict.fromkeys(ROBUSTNESS_COLUMNS, "0.5") | {"image": image, "method": method, "label": ""}
+        return values | {"floor_spearman_abs": str(floor), "sensitivity_max": str(sensitivity)}
+
+    rows = [row(f"im{n}", "gradcam", floor, 0.1) for n, floor in enumerate((0.9, 1.0, 1.0))]
+    rows += [row(f"im{n}", "advise", 0.5, sensitivity) for n, sensitivity in enumerate((0.01, 0.02, 0.6))]
+    text = robustness_summary(rows)
+    # floor: mean 0.9667, t(2) half-width 0.1434 -> [0.8232, 1.0]; advise's sensitivity: [-0.6291, 1.0491] -> [0, 1.0491].
+    assert "| gradcam | 3 * | 0.1000 [0.1000, 0.1000] (n=3) |" in text and "0.9667 [0.8232, 1.0000] (n=3)" in text
+    assert "| advise | 3 * | 0.2100 [0.0000, 1.0491] (n=3) |" in text and "fewer than 10 images" in text
 
 
 def test_unknown_method_score_or_radius_is_refused():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["holm", "mean_interval", "paired_p_value"]
+__all__ = ["bounded_interval", "holm", "mean_interval", "paired_p_value"]
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
@@ -23,6 +23,21 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, 
         return mean, math.nan
     variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
     return mean, float(t.ppf(0.5 + level / 2, len(values) - 1)) * math.sqrt(variance / len(values))
+
+
+def bounded_interval(
+    values: Sequence[float], low: float = -math.inf, high: float = math.inf
+) -> tuple[float, float, float]:
+    """(mean, lower, upper) of the Student-t 95% interval, kept inside the measure's range [low, high];
+    lower and upper are NaN for fewer than two values.
+
+    >>> bounded_interval([0.9, 1.0, 1.0], high=1.0)
+    (0.9666666666666667, 0.8232433812328839, 1.0)
+    """
+    mean, half = mean_interval(values)
+    if math.isnan(half):
+        return mean, math.nan, math.nan
+    return mean, max(mean - half, low), min(mean + half, high)
 
 
 def paired_p_value(differences: Sequence[float]) -> float:

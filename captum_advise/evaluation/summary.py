@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from captum_advise.catalogue import CATALOGUE, method_names, title_of
-from captum_advise.evaluation.intervals import holm, mean_interval, paired_p_value
+from captum_advise.evaluation.intervals import bounded_interval, holm, mean_interval, paired_p_value
 
 __all__ = [
     "control_titles",
@@ -319,11 +319,9 @@ def _interval(metric: str, values: list[float]) -> tuple[float, float, float]:
     """(mean, low, high): Wilson's interval for hit, Student-t's otherwise, kept in the measure's range."""
     if not values:
         return math.nan, math.nan, math.nan
-    mean, half = mean_interval(values)
     if metric == "hit":
-        return (mean, *_wilson(sum(values), len(values)))
-    low, high = RANGES.get(metric, (-math.inf, math.inf))
-    return mean, max(mean - half, low), min(mean + half, high)
+        return (sum(values) / len(values), *_wilson(sum(values), len(values)))
+    return bounded_interval(values, *RANGES.get(metric, (-math.inf, math.inf)))
 
 
 def _format(value: tuple[float, float, float]) -> str:
@@ -334,16 +332,19 @@ def _format(value: tuple[float, float, float]) -> str:
 
 
 def summary_heading(
-    settings: dict[str, object], photos: int, source: str | None = None, methods: Iterable[str] | None = None
+    settings: dict[str, object],
+    photos: int,
+    source: str | None = None,
+    methods: Iterable[str] | None = None,
+    title: str = "AVX evaluation",
 ) -> str:
     """The page's heading: what was evaluated, on what, and how (from the run's recorded settings).
 
     ``methods``: the records' method names; the heading then states the options of those methods
     only (ADVISE's rows count as ``advise``).
     """
-    title = (
-        f"# AVX evaluation: {settings.get('model')} ({settings.get('weights')} weights), layer {settings.get('layer')}"
-    )
+    weights = f"{settings.get('weights')} weights"
+    title = f"# {title}: {settings.get('model')} ({weights}), layer {settings.get('layer')}"
     where = f" from {source}" if source else ""
     shown = {key: value for key, value in settings.items() if key not in ("experiment", "model", "weights", "layer")}
     options = ", ".join(f"{key} {value}" for key, value in shown.items() if not key.startswith("method_options."))

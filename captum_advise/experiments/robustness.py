@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -47,8 +47,9 @@ from captum_advise.cams.library import Score
 from captum_advise.catalogue import robustness_methods
 from captum_advise.data import ImageRecord, noise_generator, salt_and_pepper
 from captum_advise.evaluation import read_records
-from captum_advise.evaluation.intervals import mean_interval
+from captum_advise.evaluation.intervals import bounded_interval
 from captum_advise.evaluation.records import append_records
+from captum_advise.evaluation.summary import FEW_IMAGES, summary_heading
 from captum_advise.experiments.robustness_methods import (
     robustness_explanation,
 )
@@ -180,7 +181,8 @@ def _method_row(
 
 def _image_rows(
     loaded: LoadedModel, layer: nn.Module, record: ImageRecord, methods: Sequence[str], config: RobustnessConfig
-) -> list[dict]:
+) -> Iterator[dict]:
+    """The image's row of each method, one at a time (the noise search, shared by all, first)."""
     preprocessor = loaded.preset.preprocessor.with_geometry(config.geometry)
     image = preprocessor.to_uint8(record.load())[None]
 
@@ -196,11 +198,9 @@ def _image_rows(
         noisy = normalize(salt_and_pepper(image, density, noise_generator(record.name, config.seed)))
     label = "" if record.label is None else record.label
     common = {"image": record.name, "label": label, "target": target, "flip_density": density}
-    rows = []
     for name in methods:
         explain = robustness_explanation(name, loaded.model, layer, config.score, inputs, loaded.reshape_transform)
-        rows.append(common | _method_row(name, explain, loaded.model, inputs, noisy, target, record, config))
-    return rows
+        yield common | _method_row(name, explain, loaded.model, inputs, noisy, target, record, config)
 
 
 def run_robustness(
@@ -233,14 +233,23 @@ def run_robustness(
         done: dict[str, set[str]] = {}
         for row in _read(path):
             done.setdefault(row["image"], set()).add(row["method"])
-        with shared_progress(len(records), "robustness", "image", progress) as bar:
-            for record in records:
-                missing = [name for name in config.methods if name not in done.get(record.name, set())]
-                if missing:
-                    append_records(path, _image_rows(loaded, layer, record, missing, config), ROBUSTNESS_COLUMNS)
-                bar.update(1)
+        todo = [
+            (record, [name for name in config.methods if name not in done.get(record.name, set())])
+            for record in records
+        ]
+        todo = [(record, missing) for record, missing in todo if missing]
+        with shared_progress(sum(len(missing) for _, missing in todo), "robustness", "explanation", progress) as bar:
+            for record, missing in todo:
+                bar.set_postfix_str(f"noise search and {missing[0]}, {record.name}")
+                rows = _image_rows(loaded, layer, record, missing, config)
+                for position, row in enumerate(rows):
+                    append_records(path, [row], ROBUSTNESS_COLUMNS)  # each method's row as it finishes
+                    bar.update(1)
+                    if position + 1 < len(missing):
+                        bar.set_postfix_str(f"{missing[position + 1]}, {record.name}")
         rows = _read(path)
-        atomic_write_text(out / "summary.md", robustness_summary(rows))
+        heading = summary_heading(settings, len({row["image"] for row in rows}), title="Robustness")
+        atomic_write_text(out / "summary.md", heading + robustness_summary(rows))
     return rows
 
 
@@ -262,32 +271,53 @@ REFERENCE = "gradcam"
 FROZEN_PAIR = ("advise", "advise-frozen")
 
 
+# Where each measure lies: its interval is kept there (a paired difference of two lies in twice the span).
+RANGES = {
+    "sensitivity_max": (0.0, math.inf),
+    "infidelity": (0.0, math.inf),
+    "flip_spearman_abs": (-1.0, 1.0),
+    "floor_spearman_abs": (-1.0, 1.0),
+}
+
+
+def _cell(values: Sequence[float], low: float, high: float, signed: bool = False) -> str:
+    """``mean [lower, upper] (n=…)``, the interval kept in [low, high]; the mean alone below two values."""
+    if not values:
+        return "n/a (n=0)"
+    mean, lower, upper = bounded_interval(values, low, high)
+    sign = "+" if signed else ""
+    interval = "" if math.isnan(lower) else f" [{lower:{sign}.4f}, {upper:{sign}.4f}]"
+    return f"{mean:{sign}.4f}{interval} (n={len(values)})"
+
+
 def _paired_line(rows: Sequence[dict[str, str]], first: str, second: str) -> str:
     cells = []
     for measure in SHOWN:
         ours, theirs = _values(rows, first, measure), _values(rows, second, measure)
         differences = [ours[image] - theirs[image] for image in ours.keys() & theirs.keys()]
-        mean, half = mean_interval(differences) if differences else (math.nan, math.nan)
-        cells.append(f"{mean:+.4f} ± {half:.4f} (n={len(differences)})")
+        low, high = RANGES[measure]
+        cells.append(_cell(differences, low - high, high - low, signed=True))
     return f"| {first} minus {second} | " + " | ".join(cells) + " |"
 
 
 def robustness_summary(rows: Sequence[dict[str, str]]) -> str:
-    """Markdown: per method the mean and 95% half-width of each measure; then, paired over the images
-    both have, every method minus Grad-CAM and ADVISE minus its frozen groups."""
+    """Markdown: per method the mean of each measure with its 95% interval (kept in the measure's range);
+    then, paired over the images both have, every method minus Grad-CAM and ADVISE minus its frozen
+    groups. Methods measured on fewer than 10 images are marked."""
     methods = list(dict.fromkeys(row["method"] for row in rows))
     lines = [
         "| method | images | " + " | ".join(SHOWN) + " |",
         "|---|---|" + "---|" * len(SHOWN),
     ]
+    few = False
     for method in methods:
-        cells = []
-        for measure in SHOWN:
-            values = list(_values(rows, method, measure).values())
-            mean, half = mean_interval(values) if values else (math.nan, math.nan)
-            cells.append(f"{mean:.4f} ± {half:.4f} (n={len(values)})")
+        cells = [_cell(list(_values(rows, method, measure).values()), *RANGES[measure]) for measure in SHOWN]
         images = len({row["image"] for row in rows if row["method"] == method})
-        lines.append(f"| {method} | {images} | " + " | ".join(cells) + " |")
+        few |= images < FEW_IMAGES
+        lines.append(f"| {method} | {images}{' *' * (images < FEW_IMAGES)} | " + " | ".join(cells) + " |")
+    lines.append("\nMean [95% interval] over images (Student-t's, kept in each measure's range).")
+    if few:
+        lines.append(f"\\* fewer than {FEW_IMAGES} images (n < {FEW_IMAGES}): intervals unreliable.")
     flips = sorted({row["image"]: row["flip_density"] for row in rows}.items())
     flipped = [float(d) for _, d in flips if d not in ("", "nan")]
     lines.append(
@@ -299,7 +329,7 @@ def robustness_summary(rows: Sequence[dict[str, str]]) -> str:
     pairs = [(method, REFERENCE) for method in methods if REFERENCE in methods and method != REFERENCE]
     pairs += [FROZEN_PAIR] if set(FROZEN_PAIR) <= set(methods) else []
     if pairs:
-        lines += ["", "Paired differences over images (mean ± 95% half-width):", ""]
+        lines += ["", "Paired differences over images (mean [95% interval]):", ""]
         lines += ["| difference | " + " | ".join(SHOWN) + " |", "|---|" + "---|" * len(SHOWN)]
         lines += [_paired_line(rows, first, second) for first, second in pairs]
     return "\n".join(lines) + "\n"
