@@ -73,7 +73,8 @@ def test_the_summary_keeps_each_interval_in_its_measures_range_and_flags_few_ima
     rows = [row(f"im{n}", "gradcam", floor, 0.1) for n, floor in enumerate((0.9, 1.0, 1.0))]
     rows += [row(f"im{n}", "advise", 0.5, sensitivity) for n, sensitivity in enumerate((0.01, 0.02, 0.6))]
     text = robustness_summary(rows)
-    # floor: mean 0.9667, t(2) half-width 0.1434 -> [0.8232, 1.0]; advise's sensitivity: [-0.6291, 1.0491] -> [0, 1.0491].
+    # floor: mean 0.9667, t(2) half-width 0.1434 -> [0.8232, 1.0];
+    # advise's sensitivity: [-0.6291, 1.0491] -> [0, 1.0491].
     assert "| gradcam | 3 * | 0.1000 [0.1000, 0.1000] (n=3) |" in text and "0.9667 [0.8232, 1.0000] (n=3)" in text
     assert "| advise | 3 * | 0.2100 [0.0000, 1.0491] (n=3) |" in text and "fewer than 10 images" in text
 

@@ -469,3 +469,7 @@ def test_an_interrupted_sanity_run_keeps_its_finished_steps_and_resumes_at_the_s
     assert sanity(out) == 0
     assert explained_steps == [2, 3]  # only the steps not on disk
     assert (out / "sanity.csv").read_text() == whole
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# Parameter randomisation: mobilenet_v2 (none weights), layer features.18\n\n2 photos.")
+    assert "| noise floor | none | gradcam |" in summary and "| 0 | none | gradcam | 1.000 [1.000, 1.000] |" in summary
+    assert "Fewer than 10 photos" in summary

@@ -303,7 +303,10 @@ def run_sanity(args: argparse.Namespace) -> int:
         if step in (0, 1, 2, 5, 10) or step == max(s for s, _, _ in summary):
             dead = "" if alive[step] else "  (network no longer depends on its input)"
             print(f"  step {step:>3} {layer:<24} {method:<10} {measures['spearman_abs'][0]:.3f}{dead}")
-    print(f"{len(rows)} row{'s' * (len(rows) != 1)} in {args.out / 'sanity.csv'}; plot {args.out / 'sanity.png'}")
+    print(
+        f"{len(rows)} row{'s' * (len(rows) != 1)} in {args.out / 'sanity.csv'}; plot {args.out / 'sanity.png'}; "
+        f"every step with intervals in {args.out / 'summary.md'}"
+    )
     return 0
 
 

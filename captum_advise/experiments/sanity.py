@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,8 +17,9 @@ from matplotlib.figure import Figure
 
 from captum_advise.catalogue import sanity_methods
 from captum_advise.data import ImageRecord
-from captum_advise.evaluation.intervals import mean_interval
+from captum_advise.evaluation.intervals import bounded_interval, mean_interval
 from captum_advise.evaluation.records import append_records, read_records
+from captum_advise.evaluation.summary import FEW_IMAGES, summary_heading
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.network_signal import NetworkSignal, network_signal
 from captum_advise.experiments.randomization import (
@@ -30,7 +32,7 @@ from captum_advise.experiments.randomization import (
 from captum_advise.experiments.sanity_maps import sanity_maps
 from captum_advise.experiments.similarity import MEASURE_TITLES, SIMILARITY_MEASURES, map_similarity
 from captum_advise.models import Geometry, LoadedModel, resolve_layer
-from captum_advise.runs.output_files import save_figure
+from captum_advise.runs.output_files import atomic_write_text, save_figure
 from captum_advise.runs.ranks import (
     gather,
     is_main_rank,
@@ -133,8 +135,12 @@ def run_parameter_randomization(
         raise ValueError(f"floor_radius must be > 0, got {config.floor_radius!r}")
     randomizable = randomizable_layers(loaded.model, config.randomize, config.init)
     with locked_run_output(out):
-        _check_folder(out, loaded, config, layer_name, [record.name for record in records], new)
-        return _run_locked(loaded, records, out, config, progress, layer_name, len(randomizable))
+        settings = _check_folder(out, loaded, config, layer_name, [record.name for record in records], new)
+        rows = _run_locked(loaded, records, out, config, progress, layer_name, len(randomizable))
+        if is_main_rank():
+            heading = summary_heading(settings, len(records), title="Parameter randomisation")
+            atomic_write_text(out / "summary.md", heading + sanity_summary(rows))
+        return rows
 
 
 def _run_locked(
@@ -219,15 +225,16 @@ def _remove_rank_files(out: Path) -> None:
 
 def _check_folder(
     out: Path, loaded: LoadedModel, config: SanityConfig, layer_name: str, images: list[str], new: bool
-) -> None:
+) -> dict[str, object]:
     out.mkdir(parents=True, exist_ok=True)
     if new and is_main_rank():
-        move_aside(out, ("sanity.csv", "sanity.png", "run_info.json", "settings.json", "ranks"))
+        move_aside(out, ("sanity.csv", "sanity.png", "summary.md", "run_info.json", "settings.json", "ranks"))
     gather(None)  # every rank reads the folder after it was moved aside
     options = {key: value for key, value in asdict(config).items() if key not in ("device", "layer")}
     settings = run_settings("sanity", loaded.preset.name, loaded.weights, layer_name, images=images, **options)
     has_rows = (out / "sanity.csv").exists() or any(out.glob("ranks/rank-*/sanity.csv"))
     check_settings(out, settings, has_rows, write=is_main_rank())
+    return settings
 
 
 @dataclass(frozen=True)
@@ -335,6 +342,40 @@ def summarize_similarity(rows: list[dict[str, object]]) -> dict[tuple[int, str, 
         for measure in MEASURES:
             summary[key][measure] = mean_interval([float(row[measure]) for row in mine])
     return summary
+
+
+SANITY_GUIDE = (
+    "How to read this page. At each step one more module of a copy of the network is randomised (cascading "
+    "from the output down; `independent`: one module at a time). A method passes where its maps move away "
+    "from the trained model's: the rank correlation (Spearman) and the SSIM of |map| with the trained maps "
+    "fall towards 0. The noise floor is each method's similarity under two imperceptible perturbations of the "
+    "input alone: a similarity near it says nothing. A step whose randomised network no longer depends on its "
+    "input is marked *dead*: its maps compare nothing."
+)
+
+
+def sanity_summary(rows: Sequence[dict[str, object]]) -> str:
+    """Markdown: a reading guide, then per step and method (noise floor first) the mean Spearman and SSIM of
+    |map| with the trained maps, each with its 95% interval kept in [-1, 1]; few photos are flagged."""
+    signal = _signal_by_step(list(rows))
+    grouped: dict[tuple[bool, int, str, str], list[dict[str, object]]] = defaultdict(list)
+    for row in rows:
+        grouped[(row["mode"] != FLOOR_MODE, int(row["step"]), str(row["layer"]), str(row["method"]))].append(row)
+    photos = len({row["image"] for row in rows})
+    lines = [SANITY_GUIDE, "", "| step | randomised module | method | Spearman of abs(map) | SSIM of abs(map) |"]
+    lines.append("|---|---|---|---|---|")
+    for (randomised, step, layer, method), mine in grouped.items():
+        cells = []
+        for measure in ("spearman_abs", "ssim_abs"):
+            mean, low, high = bounded_interval([float(row[measure]) for row in mine], -1.0, 1.0)
+            cells.append(f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} [{low:.3f}, {high:.3f}]")
+        dead = "" if not randomised or signal[step][2] else " (dead)"
+        name = f"{step}{dead}" if randomised else "noise floor"
+        lines.append(f"| {name} | {layer} | {method} | " + " | ".join(cells) + " |")
+    lines += ["", f"Mean [95% interval] over {photos} photo{'s' * (photos != 1)} (Student-t's, kept in [-1, 1])."]
+    if photos < FEW_IMAGES:
+        lines.append(f"Fewer than {FEW_IMAGES} photos: the intervals are unreliable.")
+    return "\n".join(lines) + "\n"
 
 
 def _signal_by_step(rows: list[dict[str, object]]) -> dict[int, tuple[float, float, bool]]:
