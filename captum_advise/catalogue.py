@@ -17,7 +17,7 @@ thin class in :mod:`captum_advise.cams.library_cams` (``method = "<name>"``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "ADVISE_ROBUSTNESS_ROWS",
@@ -46,6 +46,8 @@ EVALUATOR_OPTIONS = (
     "score_cam_batch_size",
     "n_samples",
     "surrogate",
+    "aug_smooth",
+    "eigen_smooth",
 )
 # ADVISE's rules besides ``"auto"`` that the evaluator reports as rows of their own.
 ADVISE_RULES = ("confidence", "weighted")
@@ -109,10 +111,14 @@ class MethodEntry:
         return "captum_advise.attr" if self.kind == "advise" else "captum_advise.cams"
 
 
-def _library(name: str, title: str, legend: str, captum: str, library: str, **flags: object) -> MethodEntry:
-    options = ("upsample",) if not flags.get("input_resolution") else ()
-    flags.setdefault("options", options)
-    return MethodEntry(name, title, legend, "library", captum, library, **flags)  # type: ignore[arg-type]
+def _library(name: str, title: str, legend: str, captum: str, library: str, **flags: Any) -> MethodEntry:
+    """A pytorch-grad-cam row: its own options, then ``upsample`` (at the layer's resolution),
+    ``eigen_smooth`` (every one) and ``aug_smooth`` (all but the meta-methods)."""
+    own = tuple(flags.pop("options", ()))
+    common = ("upsample",) * (not flags.get("input_resolution")) + ("eigen_smooth",)
+    common += ("aug_smooth",) * (flags.get("base") is None)
+    options = own + tuple(option for option in common if option not in own)
+    return MethodEntry(name, title, legend, "library", captum, library, options=options, **flags)
 
 
 _LIB = "pytorch-grad-cam's"

@@ -103,10 +103,13 @@ def test_every_option_reaches_every_method_that_takes_it():
         "--scorecam-batch-size": ("7", "score_cam_batch_size", 7),
         "--lime-samples": ("99", "n_samples", 99),
         "--lime-surrogate": ("linear", "surrogate", "linear"),
+        "--aug-smooth": (None, "aug_smooth", True),
+        "--eigen-smooth": (None, "eigen_smooth", True),
     }
     assert {option for _, option, _ in values.values()} == set(EVALUATOR_OPTIONS)
     command = ["evaluate", "--model", "mobilenet_v2", "--images", ".", "--out", "o"]
-    args = build_parser().parse_args(command + [word for flag, (text, _, _) in values.items() for word in (flag, text)])
+    words = [word for flag, (text, _, _) in values.items() for word in (flag, text) if word is not None]
+    args = build_parser().parse_args(command + words)
     options = evaluator_method_options(args)
     expected = {option: value for _, option, value in values.values()}
     for name, row in CATALOGUE.items():
@@ -115,7 +118,8 @@ def test_every_option_reaches_every_method_that_takes_it():
         for option in row.options:
             assert getattr(method, option) == expected[option], (name, option)
     # Every method with maps at the layer's resolution is upsampled as asked: HiResCAM, for one, was not.
-    assert "upsample" in CATALOGUE["hirescam"].options and not CATALOGUE["fullgrad"].options
+    assert "upsample" in CATALOGUE["hirescam"].options and "upsample" not in CATALOGUE["fullgrad"].options
+    assert "aug_smooth" not in CATALOGUE["finercam"].options + CATALOGUE["refinecam"].options
     assert set(method_names(option="score_cam_batch_size")) == {"scorecam", "ablationcam"}
 
 

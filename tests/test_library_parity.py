@@ -31,7 +31,9 @@ LIBRARY = method_names("library")
 ONE_PASS_PER_UNIT = ("scorecam", "ablationcam")
 
 
-def _library_output(name: str, model: nn.Module, layer: nn.Module, inputs: torch.Tensor, classes: list[int]):
+def _library_output(
+    name: str, model: nn.Module, layer: nn.Module, inputs: torch.Tensor, classes: list[int], **smoothing: bool
+):
     """What a user of pytorch-grad-cam gets: the library's class called as its README shows."""
     if name == "fullgrad":
         cam = FullGrad(model, [])
@@ -39,16 +41,21 @@ def _library_output(name: str, model: nn.Module, layer: nn.Module, inputs: torch
         cam = RefineCAM(model, [layer])
     elif name == "finercam":
         cam = FinerCAM(model, [layer])
-        return np.concatenate([cam(inputs[n : n + 1], target_idx=c) for n, c in enumerate(classes)])
+        return np.concatenate([cam(inputs[n : n + 1], target_idx=c, **smoothing) for n, c in enumerate(classes)])
     else:
         cam = getattr(pytorch_grad_cam, CATALOGUE[name].library_class)(model=model, target_layers=[layer])
-    return cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in classes])
+    return cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in classes], **smoothing)
 
 
-def _ours(name: str, model: nn.Module, layer: nn.Module, inputs: torch.Tensor, classes: list[int]) -> np.ndarray:
-    maps = library_attribution(name)(model, layer).attribute(inputs, target=classes, relu_attributions=True)
-    if CATALOGUE[name].input_resolution:
-        return maps[:, 0].numpy()  # the library's own scaled map
+def _ours(
+    name: str, model: nn.Module, layer: nn.Module, inputs: torch.Tensor, classes: list[int], **smoothing: bool
+) -> np.ndarray:
+    attribution = library_attribution(name)(model, layer, **smoothing)
+    maps = attribution.attribute(inputs, target=classes, relu_attributions=True)
+    if CATALOGUE[name].input_resolution or smoothing.get("aug_smooth"):
+        # FullGrad: the library's own scaled map; test-time augmentation: the mean of maps the library
+        # scaled one by one (the layer keeps the input's size here, so its resize is the identity).
+        return maps[:, 0].numpy()
     # The library scales each layer's map to the input, then their mean again (its 1e-7 shows on small maps).
     return scale_cam_image(scale_cam_image(maps[:, 0].numpy(), tuple(inputs.shape[-2:][::-1])))
 
@@ -70,6 +77,29 @@ def test_every_library_method_equals_the_library_on_a_small_cnn(name):
     assert not any(module._forward_hooks for module in model.modules()), f"{name} left hooks"
     assert all(parameter.grad is None for parameter in model.parameters()), f"{name} left gradients"
     _close(ours, _library_output(name, model, layer, inputs, classes), name)
+
+
+@pytest.mark.parametrize("name", sorted(set(LIBRARY) - set(ONE_PASS_PER_UNIT)))
+@pytest.mark.parametrize("smoothing", ["eigen_smooth", "aug_smooth"])
+def test_eigen_smooth_and_aug_smooth_equal_the_librarys(name, smoothing):
+    if smoothing not in CATALOGUE[name].options:
+        with pytest.raises(ValueError, match="has no aug_smooth"):
+            library_attribution(name)(nn.Identity(), nn.Identity(), aug_smooth=True)
+        return
+    model, layer = pooled_cnn(), None
+    torch.manual_seed(1)
+    inputs, classes = torch.randn(2, 3, 12, 12), [1, 4]
+    if (name, smoothing) == ("fullgrad", "eigen_smooth"):  # the library's map of the small CNN is all zeros
+        torch.manual_seed(0)
+        model, inputs, classes = torchvision.models.mobilenet_v2().eval(), torch.randn(1, 3, 64, 64), [1]
+    layer = model[3] if isinstance(model, nn.Sequential) else model.features[18]
+    ours = _ours(name, model, layer, inputs, classes, **{smoothing: True})
+    _close(ours, _library_output(name, model, layer, inputs, classes, **{smoothing: True}), name)
+    # EigenCAM, EigenGrad-CAM and KPCA-CAM are principal components already, and the library's FEM
+    # ignores eigen_smooth: there it changes nothing.
+    if smoothing == "aug_smooth" or name not in ("eigencam", "eigengradcam", "kpcacam", "fem"):
+        plain = _ours(name, model, layer, inputs, classes)
+        assert np.abs(ours - plain).max() > 1e-3, f"{name}: {smoothing} changed nothing"
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,7 @@ from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 from pytorch_grad_cam.sobel_cam import sobel_cam
 from pytorch_grad_cam.utils.find_layers import replace_layer_recursive
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
+from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
 from torch import Tensor, nn
 
 from captum_advise.attr.model_state import preserved_state
@@ -102,6 +103,17 @@ class _LayerResolutionMixin(_SafeRelease):
     scaling and OpenCV bilinear resize. ``relu`` says whether the library's ReLU on the weighted sum stays."""
 
     relu: bool = True
+    scale_each: bool = False
+
+    def forward_augmentation_smoothing(self, input_tensor, targets, eigen_smooth=False):
+        """The library's test-time augmentation (horizontal flip, brightness x 0.9, 1, 1.1): each
+        augmentation's map min-max scaled as the library scales it (here at the layer's resolution),
+        then their mean."""
+        self.scale_each = True
+        try:
+            return super().forward_augmentation_smoothing(input_tensor, targets, eigen_smooth)
+        finally:
+            self.scale_each = False
 
     def compute_cam_per_layer(self, input_tensor, targets, eigen_smooth):
         activations = self.activations_and_grads.activations
@@ -117,7 +129,16 @@ class _LayerResolutionMixin(_SafeRelease):
         return cams
 
     def aggregate_multi_layers(self, cams):
+        if self.scale_each:  # as the library's forward: each layer's map scaled, then their mean again
+            cams = [_library_scaled(cam) for cam in cams]
+            return _library_scaled(np.mean(np.stack(cams, axis=1), axis=1))
         return np.mean(np.stack(cams, axis=1), axis=1)
+
+
+def _library_scaled(maps: np.ndarray) -> np.ndarray:
+    """Each map as 1.5.7's ``scale_cam_image`` scales it, without its resize: minimum 0, maximum about 1."""
+    shifted = maps - maps.min(axis=(1, 2), keepdims=True)
+    return shifted / (1e-7 + shifted.max(axis=(1, 2), keepdims=True))
 
 
 class _SignedGradientsGradCAMPlusPlus(GradCAMPlusPlus):
@@ -138,7 +159,8 @@ class _SignedGradientsLayerCAM(LayerCAM):
     """Layer-CAM without the positive part of the gradients: each position weighted by its raw gradient."""
 
     def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads, eigen_smooth):
-        return (grads * activations).sum(axis=1)  # the library: np.maximum(grads, 0) * activations
+        weighted = grads * activations  # the library: np.maximum(grads, 0) * activations
+        return get_2d_projection(weighted) if eigen_smooth else weighted.sum(axis=1)
 
 
 # The library's classes that drop negative gradients, and the same without that ReLU.
@@ -185,6 +207,8 @@ def library_maps(
     score_cam_batch_size: int = 32,
     seeds: Sequence[int] | None = None,
     reshape_transform: Callable[[Tensor], Tensor] | None = None,
+    aug_smooth: bool = False,
+    eigen_smooth: bool = False,
 ) -> np.ndarray:
     """The library's class activation maps of ``targets`` at ``layer``, at the layer's resolution.
 
@@ -209,19 +233,29 @@ def library_maps(
             RandomCAM's channel weights are drawn from it; None leaves the generator as it is.
         reshape_transform: the library's argument of that name: the layer's output (and its
             gradients) as (N, K, U, V); Ablation-CAM then ablates the output's last axis.
+        aug_smooth: the library's test-time augmentation: the mean of the maps of the input flipped
+            horizontally or not and multiplied by 0.9, 1 and 1.1, each min-max scaled as the library
+            scales it (six times the cost; not for FinerCAM and RefineCAM, whose library classes
+            have no such option).
+        eigen_smooth: the library's option of that name: each map is the first principal component
+            of the weighted activations instead of their sum (RefineCAM, as 1.5.7 runs it, hands it
+            to its base method as that method's ``aug_smooth``).
 
     Returns:
         (N, U, V) float32 maps; FullGrad's are (N, H, W), at the input's resolution, min-max scaled.
 
     Raises:
         ValueError: an unknown method, a target count other than N, a class out of range,
-            ShapleyCAM with a ``reshape_transform`` (the library's ShapleyCAM cannot run one).
+            ShapleyCAM with a ``reshape_transform`` (the library's ShapleyCAM cannot run one),
+            ``aug_smooth`` for FinerCAM or RefineCAM.
     """
     row = _library_entry(name)
     if targets.numel() != inputs.shape[0]:
         raise ValueError(f"{name}: {targets.numel()} targets for {inputs.shape[0]} images")
     if seeds is not None and len(seeds) != inputs.shape[0]:
         raise ValueError(f"{name}: {len(seeds)} seeds for {inputs.shape[0]} images")
+    if aug_smooth and row.base is not None:
+        raise ValueError(f"{name}: pytorch-grad-cam 1.5.7's {row.library_class} has no aug_smooth")
     if name == "shapleycam" and reshape_transform is not None:
         raise ValueError(
             "shapleycam: pytorch-grad-cam 1.5.7's ShapleyCAM does not apply reshape_transform to the activations "
@@ -242,6 +276,7 @@ def library_maps(
         score=score,
         batch=score_cam_batch_size,
         reshape_transform=reshape_transform,
+        smoothing={"eigen_smooth": eigen_smooth} | ({"aug_smooth": True} if aug_smooth else {}),
     )
     maps = []
     # Gradients also under torch.no_grad(), as LayerGradCam (captum.metrics calls explanations there).
@@ -287,13 +322,14 @@ def _call(
     score: Score,
     batch: int,
     reshape_transform: Callable | None,
+    smoothing: dict[str, bool],
 ) -> np.ndarray:
     cam = _construct(row, cam_class, model, layer, reshape_transform)
     try:
         cam.batch_size = batch
         if row.name == "finercam":
-            return cam(input_tensor=inputs, targets=None, target_idx=classes[0])
-        return cam(input_tensor=inputs, targets=[SCORE_TARGETS[score](c) for c in classes])
+            return cam(input_tensor=inputs, targets=None, target_idx=classes[0], **smoothing)
+        return cam(input_tensor=inputs, targets=[SCORE_TARGETS[score](c) for c in classes], **smoothing)
     except IndexError:
         outputs = getattr(cam, "outputs", None)
         if outputs is None:

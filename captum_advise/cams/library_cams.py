@@ -84,6 +84,8 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
         gradient_relu: bool = True,
         score_cam_batch_size: int = 32,
         reshape_transform: ReshapeTransform = None,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
     ):
         r"""
         Args:
@@ -99,15 +101,23 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
             reshape_transform: how a token layer's output is read as (N, K, U, V): ``"vit"``,
                 ``"swin"``, a callable (:mod:`~captum_advise.attr.token_layout`), or None; handed to
                 the library as its ``reshape_transform``.
+            aug_smooth: pytorch-grad-cam's test-time augmentation: the mean of the maps of the input
+                flipped or not and scaled by 0.9, 1 and 1.1 in brightness, each min-max scaled as the
+                library scales it (six times the cost; FinerCAM and RefineCAM have none).
+            eigen_smooth: pytorch-grad-cam's option: the first principal component of the weighted
+                activations instead of their sum.
         """
         if score not in ("softmax", "logit"):
             raise ValueError(f"score must be one of ('softmax', 'logit'), got {score!r}")
+        if aug_smooth and CATALOGUE[self.method].base is not None:
+            raise ValueError(f"{type(self).__name__}: pytorch-grad-cam 1.5.7's class has no aug_smooth")
         LayerAttribution.__init__(self, forward_func, layer, device_ids)
         GradientAttribution.__init__(self, forward_func)
         self.score = score
         self.gradient_relu = gradient_relu
         self.score_cam_batch_size = score_cam_batch_size
         self.reshape_transform = resolve_reshape_transform(reshape_transform)
+        self.aug_smooth, self.eigen_smooth = aug_smooth, eigen_smooth
 
     @log_usage()
     def attribute(
@@ -165,6 +175,8 @@ class _LibraryLayerCam(LayerAttribution, GradientAttribution):
                 score_cam_batch_size=self.score_cam_batch_size,
                 seeds=self._seeds(first, targets),
                 reshape_transform=self.reshape_transform,
+                aug_smooth=self.aug_smooth,
+                eigen_smooth=self.eigen_smooth,
             )
         return torch.from_numpy(maps).to(device=first.device).unsqueeze(1)
 

@@ -166,6 +166,18 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
         default=32,
         help="masked images per forward pass in Score-CAM and Ablation-CAM [default: 32]",
     )
+    parser.add_argument(
+        "--aug-smooth",
+        action="store_true",
+        help="pytorch-grad-cam's test-time augmentation for its methods: the mean of the maps of the photo "
+        "flipped or not and at 0.9, 1, 1.1 of its brightness (six times the cost; not FinerCAM, RefineCAM)",
+    )
+    parser.add_argument(
+        "--eigen-smooth",
+        action="store_true",
+        help="pytorch-grad-cam's eigen_smooth for its methods: the first principal component of the weighted "
+        "activations instead of their sum",
+    )
     add_new_argument(parser)
     parser.add_argument(
         "--skip-unreadable",
@@ -241,6 +253,8 @@ def evaluator_method_options(args: argparse.Namespace) -> dict[str, dict[str, ob
         "score_cam_batch_size": args.scorecam_batch_size,
         "n_samples": args.lime_samples,
         "surrogate": args.lime_surrogate,
+        "aug_smooth": args.aug_smooth,
+        "eigen_smooth": args.eigen_smooth,
     }
     return {row.name: {option: values[option] for option in row.options} for row in CATALOGUE.values() if row.options}
 

@@ -41,6 +41,8 @@ class GradCamLibraryMethod(SingleMapMethod):
             FullGrad's map is already at the input's resolution: it is only min-max normalised.
         reshape_transform: how a token layer's output is read as (N, K, U, V) (``"vit"``,
             ``"swin"``, a callable, or None).
+        aug_smooth, eigen_smooth: pytorch-grad-cam's options of those names (see
+            :class:`~captum_advise.cams.library_cams.LayerGradCamLib`).
     """
 
     name: str
@@ -50,6 +52,8 @@ class GradCamLibraryMethod(SingleMapMethod):
     gradient_relu: bool = True
     upsample: UpsampleMode = "matlab_bicubic"
     reshape_transform: ReshapeTransform = None
+    aug_smooth: bool = False
+    eigen_smooth: bool = False
 
     def __post_init__(self) -> None:
         library_attribution(self.name)  # a one-line error for a name that is not a library method
@@ -64,6 +68,8 @@ class GradCamLibraryMethod(SingleMapMethod):
             gradient_relu=self.gradient_relu,
             score_cam_batch_size=self.score_cam_batch_size,
             reshape_transform=self.reshape_transform,
+            aug_smooth=self.aug_smooth,
+            eigen_smooth=self.eigen_smooth,
         )
         at_layer = attribution.attribute(inputs, target=targets, relu_attributions=self.relu)[:, 0]
         return normalize_and_resize(at_layer, tuple(inputs.shape[-2:]), self.upsample).to(torch.float32)
