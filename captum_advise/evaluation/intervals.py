@@ -31,8 +31,8 @@ def bounded_interval(
     """(mean, lower, upper) of the Student-t 95% interval, kept inside the measure's range [low, high];
     lower and upper are NaN for fewer than two values.
 
-    >>> bounded_interval([0.9, 1.0, 1.0], high=1.0)
-    (0.9666666666666667, 0.8232433812328839, 1.0)
+    >>> [round(value, 4) for value in bounded_interval([0.9, 1.0, 1.0], high=1.0)]
+    [0.9667, 0.8232, 1.0]
     """
     mean, half = mean_interval(values)
     if math.isnan(half):
