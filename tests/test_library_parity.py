@@ -170,3 +170,29 @@ def test_every_method_is_an_evaluator_method_by_name():
 def test_an_unknown_method_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"choose from .*hirescam.*refinecam"):
         build_method("gradcam2")
+
+
+@pytest.mark.parametrize(
+    "smoothing", [{"eigen_smooth": True}, {"aug_smooth": True}, {"aug_smooth": True, "eigen_smooth": True}]
+)
+def test_advise_smooths_as_the_library_smooths_its_grad_cam(smoothing):
+    """With every unit in one group, ADVISE is Grad-CAM: smoothed, it equals the library's smoothed Grad-CAM."""
+    from captum_advise import LayerADVISE
+
+    model = pooled_cnn().eval()
+    torch.manual_seed(1)
+    inputs, classes = torch.randn(2, 3, 12, 12), [1, 4]
+    advise = LayerADVISE(model, model[3], score="logit")
+    maps = advise.attribute(inputs, target=classes, peaks="all", **smoothing)[:, 0].detach().numpy()
+    ours = maps if smoothing.get("aug_smooth") else scale_cam_image(scale_cam_image(maps, (12, 12)))
+    library = _library_output("gradcam", model, model[3], inputs, classes, **smoothing)
+    _close(ours, library, str(smoothing))
+    plain = scale_cam_image(scale_cam_image(advise.attribute(inputs, target=classes, peaks="all")[:, 0].numpy()))
+    assert np.abs(ours - plain).max() > 1e-3
+    # One peak group: its units alone are projected or augmented, and the predicted class is kept.
+    group = advise.attribute(inputs, peaks="auto", **smoothing)
+    assert group.shape == (2, 1, 12, 12) and torch.isfinite(group).all()
+    with pytest.raises(ValueError, match="eigen_smooth projects one group's units"):
+        advise.attribute(inputs, peaks="weighted", eigen_smooth=True)
+    with pytest.raises(ValueError, match="aug_smooth averages one map per example"):
+        advise.attribute(inputs, attr_dim_summation=False, aug_smooth=True)

@@ -25,6 +25,7 @@ from captum_advise.attr.layer_capture import (
 )
 from captum_advise.attr.model_state import preserved_state
 from captum_advise.attr.peak_groups import grad_cam_weights, group_maps
+from captum_advise.attr.smoothing import augmentation_smoothed, first_component
 from captum_advise.attr.token_layout import ReshapeTransform, resolve_reshape_transform
 from captum_advise.attr.unit_relevance import unit_relevance
 from captum_advise.density.adaptive_kde import BACKENDS, Backend
@@ -139,6 +140,8 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         *,
         peaks: PeaksArg = "auto",
         relevance: Tensor | None = None,
+        eigen_smooth: bool = False,
+        aug_smooth: bool = False,
     ) -> Tensor:
         r"""The map of one peak group per example, at the layer's resolution.
 
@@ -181,6 +184,18 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             relevance: (N, K) integer peak counts to group the units by instead of estimating them
                 (no density is computed), as for :meth:`explain`: e.g. :meth:`relevance` of a clean
                 input, so that a perturbed input changes the maps but not the groups.
+            eigen_smooth: pytorch-grad-cam's option: the map is the projection of the group's
+                weighted units on their first principal component instead of their sum
+                (:func:`~captum_advise.attr.smoothing.first_component`); with ``peaks="all"`` it is
+                the library's Grad-CAM ``eigen_smooth``. Not for ``"weighted"`` or
+                ``attr_dim_summation=False``.
+            aug_smooth: pytorch-grad-cam's test-time augmentation: the mean of the maps of the first
+                input flipped horizontally or not and multiplied by 0.9, 1 and 1.1, each min-max
+                scaled as the library scales it and flipped back
+                (:func:`~captum_advise.attr.smoothing.augmentation_smoothed`); the groups (and the
+                predicted class when ``target`` is None: that of the input as given) are found
+                again on every augmented input unless ``relevance`` is given. Six times the cost;
+                the result lies in [0, 1].
 
         Returns:
             (N, 1, U, V) maps in the activations' dtype ((N, K, U, V) without
@@ -194,6 +209,31 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
             raise ValueError(
                 "peaks='weighted' fuses normalised group maps: it has no per-unit form; use attr_dim_summation=True"
             )
+        if eigen_smooth and (peaks == "weighted" or not attr_dim_summation):
+            raise ValueError("eigen_smooth projects one group's units: not with peaks='weighted' or per-unit maps")
+        if aug_smooth:
+            if not attr_dim_summation:
+                raise ValueError("aug_smooth averages one map per example: use attr_dim_summation=True")
+            first, *others = _format_tensor_into_tuples(inputs)
+            if target is None:
+                layer_pass = self._forward(inputs, additional_forward_args, attribute_to_layer_input)
+                target = resolve_targets(None, layer_pass.scores.detach())
+
+            def explain(augmented: Tensor) -> Tensor:
+                return self.attribute(
+                    (augmented, *others) if others else augmented,
+                    target,
+                    additional_forward_args,
+                    attribute_to_layer_input,
+                    relu_attributions,
+                    True,
+                    grad_kwargs,
+                    peaks=peaks,
+                    relevance=relevance,
+                    eigen_smooth=eigen_smooth,
+                )
+
+            return augmentation_smoothed(explain, first)
         state = self._layer_state(
             inputs,
             target,
@@ -213,7 +253,10 @@ class LayerADVISE(LayerAttribution, GradientAttribution):
         else:
             members = _group_members(weights, state.relevance, peaks, state.activations)
         scaled = (weights * members).unsqueeze(-1).unsqueeze(-1) * state.activations
-        maps = scaled.sum(dim=1, keepdim=True) if attr_dim_summation else scaled
+        if eigen_smooth:
+            maps = first_component(scaled).to(scaled.dtype)
+        else:
+            maps = scaled.sum(dim=1, keepdim=True) if attr_dim_summation else scaled
         return torch.relu(maps) if relu_attributions else maps
 
     def relevance(

@@ -265,6 +265,16 @@ def _values(rows: Sequence[dict[str, str]], method: str, measure: str) -> dict[s
 
 
 SHOWN = ("sensitivity_max", "infidelity", "flip_spearman_abs", "floor_spearman_abs")
+ROBUSTNESS_GUIDE = (
+    "How to read this page. Every method explains the same score of the same class, through its Captum "
+    "attribution. **sensitivity_max** (↓, Captum): how far the map moves under small random perturbations "
+    "of the input; **infidelity** (↓, Captum): how badly the map predicts the score's change under Gaussian "
+    "perturbations; **flip_spearman_abs** (↑): the rank correlation of |map| on the photo and on the photo "
+    "with the least salt-and-pepper noise that changes the prediction; **floor_spearman_abs** (↑): the same "
+    "under two imperceptible perturbations, the method's noise floor. The paired rows say what each method "
+    "adds to Grad-CAM's instability, and what ADVISE's peak counts add to its own (advise minus "
+    "advise-frozen)."
+)
 # The paired comparisons the summary makes where both methods are present: what each method adds to
 # Grad-CAM's instability, and what ADVISE's peak counts add to its own.
 REFERENCE = "gradcam"
@@ -306,6 +316,8 @@ def robustness_summary(rows: Sequence[dict[str, str]]) -> str:
     groups. Methods measured on fewer than 10 images are marked."""
     methods = list(dict.fromkeys(row["method"] for row in rows))
     lines = [
+        ROBUSTNESS_GUIDE,
+        "",
         "| method | images | " + " | ".join(SHOWN) + " |",
         "|---|---|" + "---|" * len(SHOWN),
     ]
