@@ -49,6 +49,7 @@ from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
 from torch import Tensor, nn
 
 from captum_advise.attr.model_state import preserved_state
+from captum_advise.attr.smoothing import library_scaled
 from captum_advise.catalogue import CATALOGUE, MethodEntry, method_names
 
 __all__ = ["Score", "library_maps", "sobel_maps"]
@@ -129,16 +130,10 @@ class _LayerResolutionMixin(_SafeRelease):
         return cams
 
     def aggregate_multi_layers(self, cams):
-        if self.scale_each:  # as the library's forward: each layer's map scaled, then their mean again
-            cams = [_library_scaled(cam) for cam in cams]
-            return _library_scaled(np.mean(np.stack(cams, axis=1), axis=1))
-        return np.mean(np.stack(cams, axis=1), axis=1)
-
-
-def _library_scaled(maps: np.ndarray) -> np.ndarray:
-    """Each map as 1.5.7's ``scale_cam_image`` scales it, without its resize: minimum 0, maximum about 1."""
-    shifted = maps - maps.min(axis=(1, 2), keepdims=True)
-    return shifted / (1e-7 + shifted.max(axis=(1, 2), keepdims=True))
+        mean = np.mean(np.stack(cams, axis=1), axis=1)
+        if self.scale_each:  # one layer's map, scaled twice as the library's forward scales it
+            return library_scaled(torch.from_numpy(mean)).numpy()
+        return mean
 
 
 class _SignedGradientsGradCAMPlusPlus(GradCAMPlusPlus):

@@ -23,6 +23,7 @@ from captum_advise.evaluation.intervals import bounded_interval, holm, mean_inte
 
 __all__ = [
     "control_titles",
+    "format_interval",
     "legend",
     "method_titles",
     "paired_rows",
@@ -324,7 +325,8 @@ def _interval(metric: str, values: list[float]) -> tuple[float, float, float]:
     return bounded_interval(values, *RANGES.get(metric, (-math.inf, math.inf)))
 
 
-def _format(value: tuple[float, float, float]) -> str:
+def format_interval(value: tuple[float, float, float]) -> str:
+    """``mean [lower, upper]`` to three places; the mean alone without an interval, ``n/a`` without a mean."""
     mean, low, high = value
     if math.isnan(mean):
         return "n/a"
@@ -391,7 +393,7 @@ def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
         intervals = [_interval(m, [float(r[m]) for r in chosen if r.get(m, "") != ""]) for m in METRICS]
         few = " *" if int(entry["images"]) < FEW_IMAGES else ""  # type: ignore[call-overload]
         lines.append(
-            f"| {entry['method']} | {entry['images']}{few} | {' | '.join(_format(i) for i in intervals)} | "
+            f"| {entry['method']} | {entry['images']}{few} | {' | '.join(format_interval(i) for i in intervals)} | "
             f"{entry['peak range']} | {entry['seconds']:.3f} | {entry['metric_seconds']:.3f} |"
         )
     notes = [
@@ -421,7 +423,8 @@ def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
         ]
         by_area = {area: per_image_lines(rows, f"avx@{area}") for area in areas}
         for title in sorted(lines_of, key=_order):
-            cells = [_format(_interval("avx", [float(r[f"avx@{a}"]) for r in by_area[a][title]])) for a in areas]
+            values = [[float(r[f"avx@{a}"]) for r in by_area[a][title]] for a in areas]
+            cells = [format_interval(_interval("avx", area_values)) for area_values in values]
             lines.append(f"| {title} | " + " | ".join(cells) + " |")
     paired_metrics = [*PAIRED[:1], *((f"avx@{a}", f"AVX at q = {a}", "higher is better") for a in areas), *PAIRED[1:]]
     for metric, title, better in paired_metrics:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from captum_advise.catalogue import sanity_methods
 from captum_advise.data import ImageRecord
 from captum_advise.evaluation.intervals import bounded_interval, mean_interval
 from captum_advise.evaluation.records import append_records, read_records
-from captum_advise.evaluation.summary import FEW_IMAGES, summary_heading
+from captum_advise.evaluation.summary import FEW_IMAGES, format_interval, summary_heading
 from captum_advise.experiments.csv_table import write_rows
 from captum_advise.experiments.network_signal import NetworkSignal, network_signal
 from captum_advise.experiments.randomization import (
@@ -184,6 +183,7 @@ def _run_locked(
                 )
             bar.update(1)
     gather(None)  # every rank's steps are on disk
+    rows: list[dict[str, object]] = []
     if is_main_rank():
         rows = _rows_on_disk(out)
         if _complete_steps(rows, FLOOR_MODE, per_step) != {0}:
@@ -196,7 +196,7 @@ def _run_locked(
         write_run_info(out, experiment="parameter randomization", config=config, images=[r.name for r in records])
         save_figure(sanity_plot(rows, loaded.random_weights), out / "sanity.png", dpi=100)
     gather(None)  # the other ranks return once the main rank has merged
-    return _rows_on_disk(out)
+    return rows if is_main_rank() else _rows_on_disk(out)
 
 
 def _rows_on_disk(out: Path) -> list[dict[str, object]]:
@@ -367,8 +367,7 @@ def sanity_summary(rows: Sequence[dict[str, object]]) -> str:
     for (randomised, step, layer, method), mine in grouped.items():
         cells = []
         for measure in ("spearman_abs", "ssim_abs"):
-            mean, low, high = bounded_interval([float(row[measure]) for row in mine], -1.0, 1.0)
-            cells.append(f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} [{low:.3f}, {high:.3f}]")
+            cells.append(format_interval(bounded_interval([float(row[measure]) for row in mine], -1.0, 1.0)))
         dead = "" if not randomised or signal[step][2] else " (dead)"
         name = f"{step}{dead}" if randomised else "noise floor"
         lines.append(f"| {name} | {layer} | {method} | " + " | ".join(cells) + " |")
