@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from captum_advise.attr.model_state import preserved_state
 from captum_advise.attr.smoothing import library_scaled
-from captum_advise.catalogue import CATALOGUE, MethodEntry, method_names
+from captum_advise.catalogue import CATALOGUE, MethodEntry
 
 __all__ = ["Score", "library_maps", "sobel_maps"]
 
@@ -166,8 +166,7 @@ def _library_entry(name: str) -> MethodEntry:
     """The catalogue row of a method the binding runs; one-line error for any other name."""
     row = CATALOGUE.get(name)
     if row is None or row.library_class is None:
-        known = method_names("library", "control")
-        names = [known_name for known_name in known if CATALOGUE[known_name].library_class is not None]
+        names = [known for known, entry in CATALOGUE.items() if entry.library_class is not None]
         raise ValueError(f"unknown pytorch-grad-cam method {name!r}: choose one of {', '.join(names)}")
     return row
 
