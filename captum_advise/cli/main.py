@@ -11,6 +11,7 @@ from captum_advise import __version__
 from captum_advise.cli.evaluate_command import add_evaluate_command, add_merge_command
 from captum_advise.cli.experiment_commands import add_ablate_command, add_robustness_command, add_sanity_commands
 from captum_advise.cli.explain_command import add_demo_command, add_explain_command
+from captum_advise.runs.allocator import keep_freed_memory
 from captum_advise.runs.ranks import process_group, torchrun_ranks
 
 __all__ = ["build_parser", "main"]
@@ -89,6 +90,7 @@ def show_library_messages() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; return its exit status (0 on success, 1 on an error, 2 on bad usage, 130 on Ctrl-C)."""
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     show_library_messages()
     try:
         return _run_on_ranks(args)

@@ -16,14 +16,16 @@ from captum_advise.metrics import (
     avx,
     class_sensitivity,
     deletion_insertion_auc,
-    fsim_chromatic,
+    fsim_against,
+    fsim_references,
     hit,
     kept_area,
     mask_images,
     normalized_mse,
     passes_check,
     recorded_cs,
-    ssim_volume,
+    ssim_against,
+    ssim_references,
     top_area_masks,
 )
 
@@ -85,11 +87,6 @@ class ProtocolOptions:
             raise ValueError(f"penalty must be 'reference' or 'off', got {self.penalty!r}")
 
 
-def _probabilities(classify: Callable[[Tensor], Tensor], images: Tensor, batch_size: int) -> Tensor:
-    with torch.no_grad():
-        return torch.cat([classify(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)])
-
-
 def score_maps(
     *,
     classify: Callable[[Tensor], Tensor],
@@ -102,8 +99,15 @@ def score_maps(
     options: ProtocolOptions = ProtocolOptions(),
     cs_of: Literal["maps", "masked_images"] = "maps",
     mean_colour: Tensor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Tensor]:
     """Every metric of every map (keyword arguments only).
+
+    The masked images of every map, under the reference's mask and at every matched area, are
+    built batch by batch and classified in shared forward passes of ``options.batch_size``; each
+    photo's half of SSIM and FSIM is computed once for all its masked copies. A masked image's
+    probabilities depend on which others share its forward pass only through the backend's
+    arithmetic (about 1e-7 on a CPU); everything else is computed image by image.
 
     Args:
         classify: uint8 images (M, 3, H, W) -> softmax probabilities (M, C); it must preprocess
@@ -122,6 +126,7 @@ def score_maps(
             normalisation's mean (RISE's zero of the normalised input); None: ImageNet's mean
             colour, the normalisation of the torchvision presets (the runner passes each
             preset's own).
+        progress: called after each forward batch with (masked images scored, all of them).
 
     Returns:
         (M,) float64 tensors: cs (NaN recorded as 0), check (decided before that), hit, y, o, ad,
@@ -131,33 +136,42 @@ def score_maps(
         (:func:`area_columns`: the image masked to the map's top q of the pixels; the check is
         the one above, a property of the two maps, so it does not change with q), on the CPU.
     """
-    originals = images[image_index]
-    masked = mask_images(originals, maps, options.mask)
-    predicted_m = predicted[image_index].cpu()
     if cs_of == "maps":
         cs = class_sensitivity(maps, second_maps).cpu()
     elif cs_of == "masked_images":
-        cs = class_sensitivity(masked, mask_images(originals, second_maps, options.mask)).cpu()
+        originals = images[image_index]
+        cs = class_sensitivity(
+            mask_images(originals, maps, options.mask), mask_images(originals, second_maps, options.mask)
+        ).cpu()
     else:
         raise ValueError(f"cs_of must be 'maps' or 'masked_images', got {cs_of!r}")
     check = passes_check(cs, options.tau)
+    raw = _masked_image_scores(classify, images, image_index, maps, options, progress)
     original_probabilities = probabilities[image_index].cpu()
+    predicted_m = predicted[image_index].cpu()
+    count = maps.shape[0]
 
-    def scored(masked_images: Tensor) -> dict[str, Tensor]:
-        return _masked_scores(classify, masked_images, originals, original_probabilities, predicted_m, check, options)
+    def scored(variant: int) -> dict[str, Tensor]:
+        part = {name: values[variant * count : (variant + 1) * count] for name, values in raw.items()}
+        return _penalised(part, original_probabilities, predicted_m, check, options)
 
-    reference = scored(masked)
+    reference = scored(0)
     matched = {}
-    for area in options.areas:
-        keep = top_area_masks(maps, area).unsqueeze(1)
-        at_area = scored(torch.where(keep, originals, 0))
+    for variant, area in enumerate(options.areas, start=1):
+        at_area = scored(variant)
         matched |= {f"{metric}@{area:g}": at_area[metric] for metric in AREA_METRICS}
     deletion = insertion = torch.full_like(reference["ad"], torch.nan)
     if options.auc_steps > 0:
         if mean_colour is None:
             mean_colour = torch.tensor(IMAGENET_MEAN) * 255
         deletion, insertion = deletion_insertion_auc(
-            classify, originals, maps, predicted[image_index], mean_colour, options.auc_steps, options.batch_size
+            classify,
+            images[image_index],
+            maps,
+            predicted[image_index],
+            mean_colour,
+            options.auc_steps,
+            options.batch_size,
         )
     return {
         "cs": recorded_cs(cs),
@@ -170,25 +184,56 @@ def score_maps(
     }
 
 
-def _masked_scores(
+def _masked_image_scores(
     classify: Callable[[Tensor], Tensor],
-    masked: Tensor,
-    originals: Tensor,
-    probabilities: Tensor,
-    predicted: Tensor,
-    check: Tensor,
+    images: Tensor,
+    image_index: Tensor,
+    maps: Tensor,
     options: ProtocolOptions,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Tensor]:
+    """Probabilities, SSIM, FSIM and MSE of every masked image: the reference's mask of every map,
+    then each matched area's, in that order ((1 + len(areas)) x M rows, on the CPU)."""
+    count = maps.shape[0]
+    total = count * (1 + len(options.areas))
+    ssim_moments = ssim_references(images)
+    fsim_features = fsim_references(images)
+    parts: dict[str, list[Tensor]] = {"probabilities": [], "ssim": [], "fsim": [], "mse": []}
+    for jobs in torch.arange(total).split(options.batch_size):
+        variants, rows = jobs // count, jobs % count
+        masked = torch.cat(
+            [_masked(images, image_index, maps, rows[variants == v], options, v) for v in variants.unique().tolist()]
+        )
+        index = image_index[rows.to(image_index.device)]
+        with torch.no_grad():
+            parts["probabilities"].append(classify(masked).cpu())
+        parts["ssim"].append(ssim_against(masked, images, ssim_moments, index).cpu())
+        parts["fsim"].append(fsim_against(masked, fsim_features, index).cpu())
+        parts["mse"].append(normalized_mse(masked, images[index]).cpu())
+        if progress is not None:
+            progress(int(jobs[-1]) + 1, total)
+    return {name: torch.cat(values) for name, values in parts.items()}
+
+
+def _masked(
+    images: Tensor, image_index: Tensor, maps: Tensor, rows: Tensor, options: ProtocolOptions, variant: int
+) -> Tensor:
+    """The masked images of ``maps[rows]``: the reference's mask (variant 0) or matched area ``variant``."""
+    rows = rows.to(maps.device)
+    originals = images[image_index[rows]]
+    if variant == 0:
+        return mask_images(originals, maps[rows], options.mask)
+    keep = top_area_masks(maps[rows], options.areas[variant - 1]).unsqueeze(1)
+    return torch.where(keep, originals, 0)
+
+
+def _penalised(
+    raw: dict[str, Tensor], probabilities: Tensor, predicted: Tensor, check: Tensor, options: ProtocolOptions
 ) -> dict[str, Tensor]:
     """hit, y, o, AD, SSIM, FSIM, MSE (penalised as ``options.penalty`` says) and AVX of masked images."""
-    masked_probabilities = _probabilities(classify, masked, options.batch_size).cpu()
-    hits = hit(masked_probabilities, predicted)
-    ad, y, o = average_drop(probabilities, masked_probabilities, predicted, options.o)
-    scores = Scores(
-        ad,
-        ssim_volume(masked, originals).cpu(),
-        fsim_chromatic(masked, originals).cpu(),
-        normalized_mse(masked, originals).cpu(),
-    )
+    hits = hit(raw["probabilities"], predicted)
+    ad, y, o = average_drop(probabilities, raw["probabilities"], predicted, options.o)
+    scores = Scores(ad, raw["ssim"], raw["fsim"], raw["mse"])
     if options.penalty == "reference":
         scores = apply_penalty(scores, hits, check, y, o)
     return {

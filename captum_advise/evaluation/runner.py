@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -196,10 +197,13 @@ def run_evaluation(
     ``out/settings.json``) is refused before any work, unless ``new``: then its files are first
     moved into ``out/replaced-<time>/`` and the run starts afresh.
 
-    Writes ``out/records.csv`` (appended as each method finishes a batch, so an interrupted run
-    loses at most one method's batch; a cut last line is recomputed) and ``out/summary.md``
-    (atomically). The progress bar counts explanations (a photo explained by a method, scored)
-    and names the method and photos at work. The folder is
+    Writes ``out/records.csv`` (every method's rows of a batch of photos appended once the batch
+    is scored, so an interrupted run loses at most one batch; a cut last line is recomputed) and
+    ``out/summary.md`` (atomically). Each batch's maps, every method's (those whose CS compares
+    maps together, LIME's apart), are scored in shared forward passes; ``metric_seconds`` is a
+    method's share of that time by its number of maps. The progress bar counts explanations (a
+    photo explained by a method, scored), moves as the masked images are scored, and names the
+    method or stage and the photos at work. The folder is
     locked for the run: a second run into the same ``out`` fails at once.
 
     Under torchrun (a ``torch.distributed`` process group with several ranks; see
@@ -283,11 +287,8 @@ def _run_locked(
         path.parent.mkdir(parents=True, exist_ok=True)
     explanations = sum(len(methods) for _, methods in pending)
     with shared_progress(explanations, "evaluate", "explanation", progress) as bar:
-        for rows, count, doing in _evaluate(loaded, pending, config):
-            if rows:
-                append_records(path, rows, columns)
-            bar.update(count)
-            bar.set_postfix_str(doing)
+        for rows in _evaluate(loaded, pending, config, bar):
+            append_records(path, rows, columns)
     if is_main_rank():
         # Rank files left by an earlier torchrun run are merged by a one-process rerun too.
         all_rows = _merge_ranks(out, records, columns) if len(_record_files(out)) > 1 else read_records(path)
@@ -322,14 +323,32 @@ def _merge_ranks(out: Path, records: Sequence[ImageRecord], columns: Sequence[st
     return rows
 
 
+class _Progress:
+    """Moves the bar (counting explanations) as a batch's masked images are scored, in whole steps."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.counted = 0.0
+
+    def say(self, doing: str) -> None:
+        self.bar.set_postfix_str(doing)
+
+    def advance(self, explanations: float) -> None:
+        shown = int(self.counted)
+        self.counted += explanations
+        if int(self.counted) > shown:
+            self.bar.update(int(self.counted) - shown)
+
+
 def _evaluate(
-    loaded: LoadedModel, pending: Sequence[tuple[ImageRecord, list[str]]], config: EvaluationConfig
-) -> Iterator[tuple[list[dict[str, object]], int, str]]:
-    """Each method's rows of each batch, how many explanations they finish, and what comes next."""
+    loaded: LoadedModel, pending: Sequence[tuple[ImageRecord, list[str]]], config: EvaluationConfig, bar: Any
+) -> Iterator[list[dict[str, object]]]:
+    """Each batch's rows: every method explains the batch, then all their maps are scored together."""
     model, layer = loaded.model, loaded.layer(config.layer)
     preprocessor = loaded.preset.preprocessor
     names, options = evaluated_methods(config)
     methods = {name: build_method(name, loaded.reshape_transform, **options[name]) for name in names}
+    progress = _Progress(bar)
 
     def classify(images: Tensor) -> Tensor:
         return torch.softmax(model(preprocessor.normalize(images).to(config.device)), dim=1)
@@ -338,40 +357,80 @@ def _evaluate(
     for chunk in batches(pending, config.batch_size):
         photos = f"photo{'s' * (len(chunk) > 1)} {done + 1}{f'-{done + len(chunk)}' * (len(chunk) > 1)}"
         todo = [
-            (name, method, members)
+            (method, members)
             for name, method in methods.items()
             if (members := torch.tensor([n for n, (_, names) in enumerate(chunk) if name in names])).numel()
         ]
-        yield [], 0, f"{todo[0][0]}, {photos}"
         images = torch.stack([_network_image(loaded, record, config) for record, _ in chunk]).to(config.device)
         inputs = preprocessor.normalize(images)
         with torch.no_grad():
             probabilities = classify(images)
-        top2 = probabilities.topk(2, dim=1).indices
-        for position, (_, method, members) in enumerate(todo):
+        first, second = probabilities.topk(2, dim=1).indices.unbind(1)
+        explained = []
+        for method, members in todo:
+            progress.say(f"{method.name}, {photos}")
             index = members.to(config.device)
-            first, second = top2[index, 0], top2[index, 1]
-            batch = ExplanationBatch(model, layer, inputs[index], images[index], first, second)
-            explanations = method.explain(batch)
-            start = time.perf_counter()
-            image_index = torch.cat(
-                [torch.full((len(maps),), n, dtype=torch.long) for n, maps in enumerate(explanations.maps)]
-            ).to(config.device)
-            metrics = score_maps(
-                classify=classify,
-                images=images[index],
-                probabilities=probabilities[index],
-                predicted=first,
-                image_index=image_index,
-                maps=torch.cat(explanations.maps),
-                second_maps=torch.cat(explanations.second_maps),
-                options=config.protocol,
-                cs_of=explanations.cs_of,
-                mean_colour=torch.tensor(preprocessor.mean) * 255,
-            )
-            metric_seconds = time.perf_counter() - start
+            batch = ExplanationBatch(model, layer, inputs[index], images[index], first[index], second[index])
+            explained.append((members, method.explain(batch)))
+        progress.say(f"scoring, {photos}")
+        metrics = _pooled_scores(classify, images, probabilities, first, explained, config, preprocessor, progress)
+        rows = []
+        for (members, explanations), (values, seconds) in zip(explained, metrics, strict=True):
             subset = [chunk[n][0] for n in members.tolist()]
-            rows = _rows(subset, explanations, metrics, first.cpu(), second.cpu(), metric_seconds)
-            following = f"{todo[position + 1][0]}, {photos}" if position + 1 < len(todo) else "done"
-            yield rows, len(subset), following
+            rows += _rows(subset, explanations, values, first[members].cpu(), second[members].cpu(), seconds)
+        yield rows
         done += len(chunk)
+
+
+def _pooled_scores(
+    classify: Any,
+    images: Tensor,
+    probabilities: Tensor,
+    first: Tensor,
+    explained: list[tuple[Tensor, MethodMaps]],
+    config: EvaluationConfig,
+    preprocessor: Any,
+    progress: _Progress,
+) -> list[tuple[dict[str, Tensor], float]]:
+    """Every method's metrics and its share of the scoring time, its maps scored in forward passes
+    shared with the other methods of the batch that score CS the same way."""
+    results: list[tuple[dict[str, Tensor], float]] = [({}, 0.0)] * len(explained)
+    for cs_of in dict.fromkeys(explanations.cs_of for _, explanations in explained):
+        which = [n for n, (_, explanations) in enumerate(explained) if explanations.cs_of == cs_of]
+        counts = [sum(len(maps) for maps in explained[n][1].maps) for n in which]
+        image_index = torch.cat(
+            [
+                torch.full((len(maps),), int(photo), dtype=torch.long)
+                for n in which
+                for photo, maps in zip(explained[n][0], explained[n][1].maps, strict=True)
+            ]
+        ).to(images.device)
+        explanations_here = sum(explained[n][0].numel() for n in which)
+        scored = 0
+
+        def advance(done: int, total: int, explanations: int = explanations_here) -> None:
+            nonlocal scored
+            progress.advance(explanations * (done - scored) / total)
+            scored = done
+
+        start = time.perf_counter()
+        metrics = score_maps(
+            classify=classify,
+            images=images,
+            probabilities=probabilities,
+            predicted=first,
+            image_index=image_index,
+            maps=torch.cat([maps for n in which for maps in explained[n][1].maps]),
+            second_maps=torch.cat([maps for n in which for maps in explained[n][1].second_maps]),
+            options=config.protocol,
+            cs_of=cs_of,
+            mean_colour=torch.tensor(preprocessor.mean) * 255,
+            progress=advance,
+        )
+        seconds = time.perf_counter() - start
+        offsets = [0, *itertools.accumulate(counts)]
+        for position, n in enumerate(which):
+            part = slice(offsets[position], offsets[position + 1])
+            share = seconds * counts[position] / offsets[-1]
+            results[n] = ({name: values[part] for name, values in metrics.items()}, share)
+    return results
