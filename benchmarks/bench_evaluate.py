@@ -60,6 +60,7 @@ print(json.dumps({"cpu": cpu, "system": after.ru_stime - before.ru_stime, "wall"
 
 def export_revision(revision: str, into: Path) -> Path:
     """The source tree of ``revision`` (``git archive``) under ``into``."""
+    into.mkdir(parents=True)
     archive = into / "source.tar"
     with archive.open("wb") as out:
         subprocess.run(["git", "-C", str(ROOT), "archive", revision], stdout=out, check=True)

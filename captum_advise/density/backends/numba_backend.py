@@ -148,15 +148,14 @@ def _window_costs(costs, kernels, window, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _local_optimal_widths(y_hist, widths, n_fft, dt):
+def _local_optimal_widths(y_hist, widths, kernels):
     """Steps 5-7 for one unit: (M, L) ``optws[i, k]``, the first ``W_j`` minimising ``smooth(c_j, W_i)(k)``.
 
     Args (numpy float64): ``y_hist`` (L,) histogram over ``dt``; ``widths`` (M,) candidate widths;
-    ``n_fft`` (M,) the reference's FFT length for each width; ``dt`` the grid step.
+    ``kernels`` (M, 2L - 1) their smoothing kernels (:func:`_periodic_kernels`).
     """
     n_widths = widths.shape[0]
     length = y_hist.shape[0]
-    kernels = _periodic_kernels(widths, n_fft, dt, length)
     costs = _local_costs(y_hist, widths, kernels)
     optws = np.empty((n_widths, length))
     window_cost = np.empty(costs.shape)
@@ -219,10 +218,10 @@ def _kernel_suffix_sums(dt, width, row):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _add_run(suffix, c, first, last, weight, num, den):
-    """Add the sources ``first..last`` (one class ``c``, one width ``weight``) to every grid point."""
+def _add_run(row, first, last, weight, num, den):
+    """Add the sources ``first..last`` (one width class, its suffix sums ``row``, its width ``weight``)
+    to every grid point."""
     length = num.shape[0]
-    row = suffix[c]
     for k in range(first):
         total = row[first - k] - row[last - k + 1]
         den[k] += total
@@ -238,11 +237,20 @@ def _add_run(suffix, c, first, last, weight, num, den):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _nadaraya_watson(dt, widths, g, optwv, klass, suffix, num, den, optwp):
+def _nadaraya_watson(dt, widths, g, optwv, klass, fixed, suffix, num, den, optwp):
+    """``fixed``: (M, L + 1) suffix sums of the widths ``W_i`` (the same for every g and every unit on
+    this grid); ``suffix``: (2, L + 1) those of ``min(W) / g`` and ``max(W) / g``, built only where a
+    grid point's width class needs them."""
     n_widths = widths.shape[0]
     length = optwv.shape[0]
-    _kernel_suffix_sums(dt, widths.min() / g, suffix[n_widths])
-    _kernel_suffix_sums(dt, widths.max() / g, suffix[n_widths + 1])
+    below = above = False
+    for k in range(length):
+        below = below or klass[k] == n_widths
+        above = above or klass[k] == n_widths + 1
+    if below:
+        _kernel_suffix_sums(dt, widths.min() / g, suffix[0])
+    if above:
+        _kernel_suffix_sums(dt, widths.max() / g, suffix[1])
     num[:] = 0.0
     den[:] = 0.0
     # Sources of one class share one kernel width and one optwv: a run of them adds, at every grid
@@ -252,7 +260,9 @@ def _nadaraya_watson(dt, widths, g, optwv, klass, suffix, num, den, optwp):
         last = first
         while last + 1 < length and klass[last + 1] == klass[first]:
             last += 1
-        _add_run(suffix, klass[first], first, last, optwv[first], num, den)
+        c = klass[first]
+        row = fixed[c] if c < n_widths else suffix[c - n_widths]
+        _add_run(row, first, last, optwv[first], num, den)
         first = last + 1
     for k in range(length):
         optwp[k] = num[k] / den[k]
@@ -269,14 +279,22 @@ def _balloon(dt, padded, optwp, scratch, yv):
     block_step, block_step_growth = scratch[6], scratch[7]
     widest = 0
     for k in range(length):
-        beta = dt**2 / (2 * optwp[k] ** 2)
-        growth[k] = math.exp(-2 * beta)
         block_factor[k] = 1.0
-        block_factor_step[k] = math.exp(-(BLOCK**2) * beta)
-        block_factor_growth[k] = math.exp(-2 * BLOCK**2 * beta)
-        block_step[k] = math.exp(-beta)
-        block_step_growth[k] = math.exp(-2 * BLOCK * beta)
         yv[k] = padded[length + k]
+        if k > 0 and optwp[k] == optwp[k - 1]:
+            # The same bandwidth as its neighbour (whole runs share one): the same five exps.
+            growth[k] = growth[k - 1]
+            block_factor_step[k] = block_factor_step[k - 1]
+            block_factor_growth[k] = block_factor_growth[k - 1]
+            block_step[k] = block_step[k - 1]
+            block_step_growth[k] = block_step_growth[k - 1]
+        else:
+            beta = dt**2 / (2 * optwp[k] ** 2)
+            growth[k] = math.exp(-2 * beta)
+            block_factor_step[k] = math.exp(-(BLOCK**2) * beta)
+            block_factor_growth[k] = math.exp(-2 * BLOCK**2 * beta)
+            block_step[k] = math.exp(-beta)
+            block_step_growth[k] = math.exp(-2 * BLOCK * beta)
         if optwp[k] > optwp[widest]:
             widest = k
     for d in range(1, length):
@@ -308,10 +326,12 @@ def _balloon(dt, padded, optwp, scratch, yv):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _cost(y_hist, ratios, highest, lowest, widths, dt, g, optwv, klass, suffix, padded, n_total, scratch, optwp, yv):
+def _cost(
+    y_hist, ratios, highest, lowest, widths, dt, g, optwv, klass, fixed, suffix, padded, n_total, scratch, optwp, yv
+):
     length = y_hist.shape[0]
     _bandwidth_classes(ratios, highest, lowest, widths, g, optwv, klass)
-    _nadaraya_watson(dt, widths, g, optwv, klass, suffix, scratch[8], scratch[9], optwp)
+    _nadaraya_watson(dt, widths, g, optwv, klass, fixed, suffix, scratch[8], scratch[9], optwp)
     _balloon(dt, padded, optwp, scratch, yv)
     total = 0.0
     for k in range(length):
@@ -324,7 +344,7 @@ def _cost(y_hist, ratios, highest, lowest, widths, dt, g, optwv, klass, suffix, 
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _search_unit(y_hist, optws, widths, dt, yopt, optw_out):
+def _search_unit(y_hist, optws, widths, dt, fixed, yopt, optw_out):
     length = y_hist.shape[0]
     n_widths = widths.shape[0]
     # (L, M): a grid point's ratios are contiguous; their extremes do not change with g.
@@ -339,10 +359,8 @@ def _search_unit(y_hist, optws, widths, dt, yopt, optw_out):
         lowest[k] = ratios[k].min()
     optwv = np.empty(length)
     klass = np.empty(length, dtype=np.int64)
-    # Rows 0..M-1 (widths W_i, whatever g) are fixed for the unit; M and M+1 change with g.
-    suffix = np.empty((n_widths + 2, length + 1))
-    for i in range(n_widths):
-        _kernel_suffix_sums(dt, widths[i], suffix[i])
+    # The suffix sums of min(W) / g and max(W) / g change with g; those of the W_i are ``fixed``.
+    suffix = np.empty((2, length + 1))
     optwp = np.empty(length)
     yv = np.empty(length)
     # The masses do not change with the stiffness: laid out once for every balloon estimate.
@@ -353,7 +371,7 @@ def _search_unit(y_hist, optws, widths, dt, yopt, optw_out):
     a, b = SEARCH_START, 1.0
     c1 = (GOLDEN - 1) * a + (2 - GOLDEN) * b
     c2 = (2 - GOLDEN) * a + (GOLDEN - 1) * b
-    work = (optwv, klass, suffix, padded, n_total, scratch, optwp, yv)
+    work = (optwv, klass, fixed, suffix, padded, n_total, scratch, optwp, yv)
     f1 = _cost(y_hist, ratios, highest, lowest, widths, dt, c1, *work)
     f2 = _cost(y_hist, ratios, highest, lowest, widths, dt, c2, *work)
     k = 1
@@ -384,16 +402,41 @@ def _search_unit(y_hist, optws, widths, dt, yopt, optw_out):
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _fused_search_cpu(y_hist, widths, n_fft, dt, lengths):
-    """Steps 5-9 of every unit, one unit per thread; numpy arrays as in ``PaddedUnits``."""
+def _grid_tables(widths, n_fft, dt, lengths, kernel_start, suffix_start):
+    """Per working grid (a length L, its step and candidate widths): the M smoothing kernels
+    (:func:`_periodic_kernels`, M x (2L - 1) from ``kernel_start``) and the M suffix-sum rows of the
+    widths ``W_i`` (:func:`_kernel_suffix_sums`, M x (L + 1) from ``suffix_start``), flat."""
+    n_grids, n_widths = widths.shape
+    kernels = np.zeros(kernel_start[n_grids])
+    suffix = np.zeros(suffix_start[n_grids])
+    for c in numba.prange(n_grids):
+        n = lengths[c]
+        if n >= 2:
+            grid_kernels = kernels[kernel_start[c] : kernel_start[c + 1]].reshape((n_widths, 2 * n - 1))
+            grid_kernels[:] = _periodic_kernels(widths[c], n_fft[c], dt[c], n)
+            rows = suffix[suffix_start[c] : suffix_start[c + 1]].reshape((n_widths, n + 1))
+            for i in range(n_widths):
+                _kernel_suffix_sums(dt[c], widths[c, i], rows[i])
+    return kernels, suffix
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _fused_search_cpu(y_hist, lengths, grid, widths, dt, kernels, kernel_start, suffix, suffix_start):
+    """Steps 5-9 of every unit, one unit per thread. ``y_hist`` (K, G) and ``lengths`` (K,) as in
+    ``PaddedUnits``; unit u lies on working grid ``grid[u]``, whose widths and step are ``widths``
+    and ``dt`` at that row and whose tables are those of :func:`_grid_tables`."""
     batch, padded = y_hist.shape
+    n_widths = widths.shape[1]
     yopt = np.full((batch, padded), np.nan)
     optwp = np.full((batch, padded), np.nan)
     for u in numba.prange(batch):
         n = lengths[u]
         if n >= 2:
-            optws = _local_optimal_widths(y_hist[u, :n], widths[u], n_fft[u], dt[u])
-            _search_unit(y_hist[u, :n], optws, widths[u], dt[u], yopt[u, :n], optwp[u, :n])
+            c = grid[u]
+            grid_kernels = kernels[kernel_start[c] : kernel_start[c + 1]].reshape((n_widths, 2 * n - 1))
+            fixed = suffix[suffix_start[c] : suffix_start[c + 1]].reshape((n_widths, n + 1))
+            optws = _local_optimal_widths(y_hist[u, :n], widths[c], grid_kernels)
+            _search_unit(y_hist[u, :n], optws, widths[c], dt[c], fixed, yopt[u, :n], optwp[u, :n])
     return yopt, optwp
 
 
@@ -408,6 +451,15 @@ def _say_if_compiling() -> None:
         LOGGER.info("compiling the CPU density estimate (once; about 20 s, cached on disk after)")
 
 
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, which): the index of one row of each distinct bit pattern, and for every row which
+    of those it equals. Rows compare byte for byte, so only identical values share a result."""
+    rows = np.ascontiguousarray(rows)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).reshape(-1)
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    return first, which.reshape(-1).astype(np.int64)
+
+
 def search(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
     """Steps 5-9 for every unit of CPU :class:`PaddedUnits`; returns (K, G) ``yopt`` and ``optwp``.
 
@@ -419,15 +471,39 @@ def search(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
     move a unit between peak groups.
     """
     _say_if_compiling()
+    lengths = units.lengths.numpy().astype(np.int64)
+    dt, widths, y_hist = units.dt.numpy(), units.widths.numpy(), units.y_hist.numpy()
+    # Units with equal histograms on equal working grids have equal results: each is computed once.
+    first, twin = _distinct_rows(np.column_stack([lengths, dt, widths, y_hist]))
+    # Working grids (length, step, widths, FFT lengths): their kernels and tables are computed once.
+    grid_first, grid_of = _distinct_rows(np.column_stack([lengths, dt, widths, fft_lengths(units).numpy()])[first])
+    grid_units = first[grid_first]
+    grid_lengths = lengths[grid_units]
+    n_widths = widths.shape[1]
+    kernel_start = np.concatenate([[0], np.cumsum(n_widths * np.maximum(2 * grid_lengths - 1, 0))])
+    suffix_start = np.concatenate([[0], np.cumsum(n_widths * (grid_lengths + 1))])
+    grid_widths, grid_dt = np.ascontiguousarray(widths[grid_units]), dt[grid_units]
     threads = torch.get_num_threads()
     try:
+        kernels, suffix = _grid_tables(
+            grid_widths,
+            fft_lengths(units).numpy()[grid_units],
+            grid_dt,
+            grid_lengths,
+            kernel_start,
+            suffix_start,
+        )
         yopt, optwp = _fused_search_cpu(
-            units.y_hist.numpy(),
-            units.widths.contiguous().numpy(),
-            fft_lengths(units).numpy(),
-            units.dt.numpy(),
-            units.lengths.numpy(),
+            np.ascontiguousarray(y_hist[first]),
+            lengths[first],
+            grid_of,
+            grid_widths,
+            grid_dt,
+            kernels,
+            kernel_start,
+            suffix,
+            suffix_start,
         )
     finally:
         torch.set_num_threads(threads)
-    return torch.from_numpy(yopt), torch.from_numpy(optwp)
+    return torch.from_numpy(yopt[twin]), torch.from_numpy(optwp[twin])
