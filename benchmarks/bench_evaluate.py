@@ -9,8 +9,8 @@ compiled kernels), then times the round's photos: CPU seconds (user + system, al
 wall seconds. The report gives seconds per photo, the ratio REV / working tree, and how far the
 two sides' records are apart (every metric column; hit, check and groups compared exactly).
 
-Without ``--against`` only the working tree is timed. ``--threads`` sets torch's threads in both
-(default 1: seconds of one core). Also: ``seconds``, each method's maps per photo, from the
+Without ``--against`` only the working tree is timed. ``--threads`` sets torch's and numba's
+threads in both (default 1: seconds of one core). Also: ``seconds``, each method's maps per photo, from the
 working tree's records. The GPU check runs it with ``--device cuda`` and reports photos per
 second.
 
@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +80,9 @@ def run_side(tree: Path, args: argparse.Namespace, round_index: int, out: Path) 
     """One fresh process of one side: a warm-up photo, then the round's photos, timed."""
     warm = evaluate_args(args, f"{args.stride}/{args.stride}", 1, out / "warm-up")
     timed = evaluate_args(args, f"{round_index + 1}/{args.stride}", args.photos, out / "timed")
+    threads = str(args.threads)
     env = dict(os.environ, TORCH_HOME=str(args.shared / "assets" / "torch-home"), PYTHONPATH=str(tree))
+    env |= {"OMP_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads}
     command = [sys.executable, "-c", DRIVER, str(tree), str(args.threads), json.dumps(warm), json.dumps(timed)]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -160,7 +161,9 @@ def main() -> None:
     machine = platform.processor() or platform.machine()
     print(f"\n`{' '.join(sys.argv)}`\n")
     print(f"{args.model}, methods {args.methods} {args.extra}".rstrip() + f", auc-steps {args.auc_steps}, ", end="")
-    print(f"{photos} photos ({args.rounds} rounds of {args.photos}), {args.device}, {args.threads} thread(s), {machine}\n")
+    print(
+        f"{photos} photos ({args.rounds} rounds of {args.photos}), {args.device}, {args.threads} thread(s), {machine}\n"
+    )
     print("| code | CPU s / photo | of which system | wall s / photo | photos / wall s |")
     print("|---|---|---|---|---|")
     per_photo = {}
@@ -176,7 +179,9 @@ def main() -> None:
             f"Records: {rows} rows; rows whose hit, check or groups differ: {sum(a[1] for a in apart)}; "
             f"largest difference of a metric: {max(a[2] for a in apart):.2g}"
         )
-    print("\nMaps, seconds per photo (working tree's records): " + ", ".join(f"{m} {s:.3f}" for m, s in own_maps.items()))
+    print(
+        "\nMaps, seconds per photo (working tree's records): " + ", ".join(f"{m} {s:.3f}" for m, s in own_maps.items())
+    )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,18 @@ def test_batched_equals_one_unit_at_a_time(real_units):
         torch.testing.assert_close(alone.bandwidth[0], batched.bandwidth[row], rtol=0, atol=1e-12, equal_nan=True)
 
 
+def test_repeated_units_and_shared_working_grids_change_no_bit(real_units):
+    """The CPU search computes a histogram seen twice once and each working grid's tables once: every
+    unit's result is still, to the bit, what it gets alone."""
+    repeated = torch.cat([real_units, real_units[::4], torch.zeros(3, 49), real_units[:2]])
+    batched = adaptive_kde(repeated, backend="numba")
+    for row in range(repeated.shape[0]):
+        alone = adaptive_kde(repeated[row : row + 1], backend="numba")
+        assert torch.equal(alone.valid[0], batched.valid[row])
+        assert torch.equal(alone.density[0].nan_to_num(-1.0), batched.density[row].nan_to_num(-1.0)), row
+        assert torch.equal(alone.bandwidth[0].nan_to_num(-1.0), batched.bandwidth[row].nan_to_num(-1.0)), row
+
+
 def test_order_of_units_does_not_matter(real_units):
     order = torch.randperm(real_units.shape[0], generator=torch.Generator().manual_seed(0))
     straight = adaptive_kde(real_units)

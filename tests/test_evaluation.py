@@ -26,6 +26,7 @@ from captum_advise.evaluation import summary as summary_module
 from captum_advise.evaluation.records import COLUMNS
 from captum_advise.evaluation.summary import summary_rows
 from captum_advise.matlab import imresize
+from captum_advise.metrics import fsim_chromatic, mask_images, normalized_mse, ssim_volume, top_area_masks
 from captum_advise.models import load_model
 from conftest import SHARED
 
@@ -72,6 +73,68 @@ def test_a_map_that_keeps_everything_scores_avx_one_and_an_empty_map_scores_low(
         options=ProtocolOptions(mask="soft"),
     )
     assert 0 < soft["mse"][0] < 0.5
+
+
+def test_maps_scored_together_equal_maps_scored_one_set_and_one_image_at_a_time():
+    """The runner scores every method's maps, under the reference's mask and at every area, in shared
+    forward passes: the same numbers as each method's maps scored alone, one masked image per pass
+    (the old path), and as the metrics computed directly on the masked images."""
+    net = tiny_cnn()
+    generator = torch.Generator().manual_seed(6)
+    images = torch.randint(0, 256, (3, 3, 14, 14), generator=generator, dtype=torch.uint8)
+
+    def classify(batch: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(net(batch.float() / 255), dim=1)
+
+    with torch.no_grad():
+        probabilities = classify(images)
+    predicted = probabilities.argmax(dim=1)
+    sets = [torch.tensor([0, 1, 2]), torch.tensor([2, 0, 0, 1])]  # two methods' maps: which image each explains
+    maps = [torch.rand(len(index), 14, 14, generator=generator) for index in sets]
+    second = [torch.rand(len(index), 14, 14, generator=generator) for index in sets]
+    bound = dict(classify=classify, images=images, probabilities=probabilities, predicted=predicted)
+    calls = []
+    together = score_maps(
+        **bound,
+        image_index=torch.cat(sets),
+        maps=torch.cat(maps),
+        second_maps=torch.cat(second),
+        options=ProtocolOptions(batch_size=5, areas=(0.25, 0.5), auc_steps=0),
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(5, 21), (10, 21), (15, 21), (20, 21), (21, 21)]  # 7 maps x (reference + 2 areas)
+    alone = [
+        score_maps(
+            **bound,
+            image_index=index,
+            maps=part,
+            second_maps=other,
+            options=ProtocolOptions(batch_size=1, areas=(0.25, 0.5), auc_steps=0),
+        )
+        for index, part, other in zip(sets, maps, second, strict=True)
+    ]
+    for name, values in together.items():
+        one_by_one = torch.cat([scores[name] for scores in alone])
+        if name.startswith(("hit", "check")):
+            assert torch.equal(values, one_by_one), name
+        else:
+            torch.testing.assert_close(values, one_by_one, rtol=0, atol=1e-6, equal_nan=True, msg=name)
+    # Unpenalised, the image metrics are those of the masked images themselves, to the bit.
+    raw = score_maps(
+        **bound,
+        image_index=sets[1],
+        maps=maps[1],
+        second_maps=second[1],
+        options=ProtocolOptions(batch_size=3, areas=(0.25,), auc_steps=0, penalty="off"),
+    )
+    originals = images[sets[1]]
+    for suffix, masked in (
+        ("", mask_images(originals, maps[1])),
+        ("@0.25", torch.where(top_area_masks(maps[1], 0.25).unsqueeze(1), originals, 0)),
+    ):
+        assert torch.equal(raw[f"ssim{suffix}"], ssim_volume(masked, originals))
+        assert torch.equal(raw[f"fsim{suffix}"], fsim_chromatic(masked, originals))
+        assert torch.equal(raw[f"mse{suffix}"], normalized_mse(masked, originals))
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +266,8 @@ def test_the_runner_squashes_the_whole_photo_by_default_and_crops_on_request(loa
     assert not torch.equal(squashed, cropped)
 
 
-# Records written by captum-advise 0.1.0 before the method catalogue (tests/data), and the command that wrote them.
+# Records written by captum-advise 0.1.0 before the method catalogue (tests/data; the evaluator before masked
+# images were scored in shared forward passes wrote the same), and the command that wrote them.
 RECORDS_BEFORE = Path(__file__).parent / "data" / "evaluate_records_0.1.0.csv"
 PHOTOS_BEFORE = ("499_n03041632_cleaver.JPEG", "874_n04487081_trolleybus.JPEG")
 METHODS_BEFORE = "advise,gradcam,gradcampp,layercam,hirescam,eigencam,fullgrad,finercam,refinecam"
@@ -211,8 +275,9 @@ METHODS_BEFORE = "advise,gradcam,gradcampp,layercam,hirescam,eigencam,fullgrad,f
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_evaluate_records_equal_those_written_before_the_method_catalogue(tmp_path, monkeypatch):
-    """Every column but the timings, to the written digit, on two photos of classes far apart."""
+def test_evaluate_records_agree_with_those_written_before_shared_forward_passes(tmp_path, monkeypatch):
+    """Two photos of classes far apart: hit, check, classes, groups and units exactly; every metric within
+    1e-5 (a masked image's probabilities move by ~1e-7 with the others in its forward pass)."""
     monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -224,5 +289,10 @@ def test_evaluate_records_equal_those_written_before_the_method_catalogue(tmp_pa
     before, after = read_records(RECORDS_BEFORE), read_records(out / "records.csv")
     assert len(after) == len(before) == 66 and list(after[0]) == list(before[0])
     timings = ("seconds", "metric_seconds")
+    exact = ("image", "label", "predicted", "second", "method", "group", "units", "draw", "check")
     for old, new in zip(before, after, strict=True):
-        assert {k: v for k, v in new.items() if k not in timings} == {k: v for k, v in old.items() if k not in timings}
+        for column, value in old.items():
+            if column in exact or column.startswith("hit") or not value:
+                assert new[column] == value, column
+            elif column not in timings:
+                assert abs(float(new[column]) - float(value)) <= 1e-5, (column, new[column], value)

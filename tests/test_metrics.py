@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 from functools import partial
@@ -17,13 +18,17 @@ from captum_advise.metrics import (
     average_drop,
     avx,
     class_sensitivity,
+    fsim_against,
     fsim_chromatic,
+    fsim_references,
     gaussian_taps,
     hit,
     mask_images,
     normalized_mse,
     passes_check,
     recorded_cs,
+    ssim_against,
+    ssim_references,
     ssim_volume,
 )
 
@@ -230,3 +235,56 @@ def test_fsim_chromatic_on_a_fixed_pair():
     assert float(value) == pytest.approx(float(exact), abs=1e-6)
     assert 0.3 < float(value) < 0.7
     assert float(fsim_chromatic(reference, masked)) == pytest.approx(float(value), abs=1e-6)
+
+
+def _masked_copies(references: torch.Tensor, index: torch.Tensor, seed: int) -> torch.Tensor:
+    """Binary-masked copies of ``references[index]``, blocky masks as a thresholded map gives."""
+    generator = torch.Generator().manual_seed(seed)
+    size = references.shape[-1]
+    coarse = torch.rand(index.numel(), 1, 4, 4, generator=generator)
+    keep = torch.nn.functional.interpolate(coarse, size=(size, size), mode="nearest") >= 0.5
+    return torch.where(keep, references[index], 0)
+
+
+@pytest.mark.parametrize("count", [9, 10, 17])
+def test_fsim_against_the_reference_half_computed_once_is_bitwise_piq(count):
+    """Counts that leave a last chunk of 1, 2 and 1 image: whatever the chunks, piq's values to the bit."""
+    generator = torch.Generator().manual_seed(3)
+    references = torch.randint(0, 256, (3, 3, 48, 48), generator=generator, dtype=torch.uint8)
+    index = torch.arange(count) % 3
+    masked = _masked_copies(references, index, count)
+    piq_values = piq.fsim(
+        masked.float(), references[index].float(), reduction="none", data_range=255.0, chromatic=True
+    ).double()
+    assert torch.equal(fsim_against(masked, fsim_references(references), index), piq_values)
+    assert torch.equal(fsim_chromatic(masked, references[index]), piq_values)
+    # One image alone: the sum of a batch of two, so the score does not depend on the batch's size.
+    alone = fsim_against(masked[:1], fsim_references(references[:1]))
+    assert torch.equal(alone, piq_values[:1])
+
+
+def _five_volume_ssim(images: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
+    """SSIM with x, y, x², y² and xy smoothed together, one image at a time (the direct computation)."""
+    module = importlib.import_module("captum_advise.metrics.ssim_volume")
+    values = []
+    for x, y in zip(images.double(), references.double(), strict=True):
+        x, y = x[None], y[None]
+        mu_x, mu_y, xx, yy, xy = module._smooth(torch.stack([x, y, x * x, y * y, x * y]), gaussian_taps()).unbind(0)
+        c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+        numerator = (2 * mu_x * mu_y + c1) * (2 * (xy - mu_x * mu_y) + c2)
+        denominator = (mu_x**2 + mu_y**2 + c1) * (xx - mu_x**2 + yy - mu_y**2 + c2)
+        values.append((numerator / denominator).flatten(1).mean(dim=1))
+    return torch.cat(values)
+
+
+def test_ssim_against_the_reference_half_computed_once_is_bitwise_the_direct_computation():
+    generator = torch.Generator().manual_seed(4)
+    references = torch.randint(0, 256, (2, 3, 40, 40), generator=generator, dtype=torch.uint8)
+    index = torch.tensor([0, 1, 1, 0, 1])
+    binary = _masked_copies(references, index, 4)  # x·y = x·x: only x and x·x are smoothed
+    scaled = (references[index].double() * 0.6).round().to(torch.uint8)  # not a mask: x·y smoothed too
+    moments = ssim_references(references)
+    for images in (binary, scaled):
+        direct = _five_volume_ssim(images, references[index])
+        assert torch.equal(ssim_against(images, references, moments, index), direct)
+        assert torch.equal(ssim_volume(images, references[index]), direct)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -473,3 +475,24 @@ def test_an_interrupted_sanity_run_keeps_its_finished_steps_and_resumes_at_the_s
     assert summary.startswith("# Parameter randomisation: mobilenet_v2 (none weights), layer features.18\n\n2 photos.")
     assert "| noise floor | none | gradcam |" in summary and "| 0 | none | gradcam | 1.000 [1.000, 1.000] |" in summary
     assert "Fewer than 10 photos" in summary
+
+
+@pytest.mark.parametrize(("setting", "applied"), [("", "True"), ("system", "False")])
+def test_the_command_line_keeps_freed_memory_unless_told_not_to(setting, applied):
+    """glibc: large buffers come from the heap and stay there; CAPTUM_ADVISE_MALLOC=system leaves malloc alone."""
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    code = "from captum_advise.runs.allocator import keep_freed_memory; print(keep_freed_memory())"
+    env = dict(os.environ, CAPTUM_ADVISE_MALLOC=setting)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == applied
+
+
+def test_importing_the_library_leaves_malloc_alone_and_the_command_sets_it(monkeypatch, tmp_path):
+    cli_main = importlib.import_module("captum_advise.cli.main")  # the module, not the function it exports
+    code = "import sys, captum_advise; print('captum_advise.runs.allocator' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    calls = []
+    monkeypatch.setattr(cli_main, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert cli_main.main(["merge", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 1
+    assert calls == [1]

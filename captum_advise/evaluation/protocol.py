@@ -146,9 +146,9 @@ def score_maps(
     else:
         raise ValueError(f"cs_of must be 'maps' or 'masked_images', got {cs_of!r}")
     check = passes_check(cs, options.tau)
-    raw = _masked_image_scores(classify, images, image_index, maps, options, progress)
-    original_probabilities = probabilities[image_index].cpu()
     predicted_m = predicted[image_index].cpu()
+    raw = _masked_image_scores(classify, images, image_index, maps, predicted_m, check, options, progress)
+    original_probabilities = probabilities[image_index].cpu()
     count = maps.shape[0]
 
     def scored(variant: int) -> dict[str, Tensor]:
@@ -189,11 +189,18 @@ def _masked_image_scores(
     images: Tensor,
     image_index: Tensor,
     maps: Tensor,
+    predicted: Tensor,
+    check: Tensor,
     options: ProtocolOptions,
     progress: Callable[[int, int], None] | None,
 ) -> dict[str, Tensor]:
     """Probabilities, SSIM, FSIM and MSE of every masked image: the reference's mask of every map,
-    then each matched area's, in that order ((1 + len(areas)) x M rows, on the CPU)."""
+    then each matched area's, in that order ((1 + len(areas)) x M rows, on the CPU).
+
+    Under the reference's penalty, a masked image that lost the class (Hit = 0) of a map that fails
+    the check scores SSIM = FSIM = 0 and MSE = 1 whatever it looks like: its SSIM, FSIM and MSE are
+    not computed (NaN here, replaced by the penalty).
+    """
     count = maps.shape[0]
     total = count * (1 + len(options.areas))
     ssim_moments = ssim_references(images)
@@ -206,10 +213,20 @@ def _masked_image_scores(
         )
         index = image_index[rows.to(image_index.device)]
         with torch.no_grad():
-            parts["probabilities"].append(classify(masked).cpu())
-        parts["ssim"].append(ssim_against(masked, images, ssim_moments, index).cpu())
-        parts["fsim"].append(fsim_against(masked, fsim_features, index).cpu())
-        parts["mse"].append(normalized_mse(masked, images[index]).cpu())
+            masked_probabilities = classify(masked).cpu()
+        parts["probabilities"].append(masked_probabilities)
+        needed = torch.ones(len(jobs), dtype=torch.bool)
+        if options.penalty == "reference":
+            needed = hit(masked_probabilities, predicted[rows]) | check[rows]
+        kept, at = masked[needed.to(masked.device)], index[needed.to(index.device)]
+        for name, values in (
+            ("ssim", ssim_against(kept, images, ssim_moments, at)),
+            ("fsim", fsim_against(kept, fsim_features, at)),
+            ("mse", normalized_mse(kept, images[at])),
+        ):
+            parts[name].append(
+                torch.full((len(jobs),), torch.nan, dtype=torch.float64).masked_scatter(needed, values.cpu())
+            )
         if progress is not None:
             progress(int(jobs[-1]) + 1, total)
     return {name: torch.cat(values) for name, values in parts.items()}

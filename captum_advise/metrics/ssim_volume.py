@@ -54,9 +54,20 @@ def _smooth_axis(values: Tensor, taps: Tensor, dim: int) -> Tensor:
 
 
 def _smooth(volumes: Tensor, taps: Tensor) -> Tensor:
-    """Separable Gaussian along the last three axes of (..., D, H, W), edges replicated."""
-    mixing = _channel_mixing(taps, volumes.shape[-3]).to(volumes)
-    mixed = torch.einsum("cd,...dhw->...chw", mixing, volumes)
+    """Separable Gaussian along the last three axes of (..., D, H, W), edges replicated.
+
+    The channel axis is mixed element by element (each output channel a sum over the input
+    channels in order), so a volume's result does not depend on what it is stacked with.
+    """
+    mixing = _channel_mixing(taps, volumes.shape[-3]).tolist()
+    channels = volumes.unbind(-3)
+    mixed = []
+    for weights in mixing:
+        total = weights[0] * channels[0]
+        for weight, channel in zip(weights[1:], channels[1:], strict=True):
+            total = total + weight * channel
+        mixed.append(total)
+    mixed = torch.stack(mixed, dim=-3)
     return _smooth_axis(_smooth_axis(mixed, taps, -1), taps, -2)
 
 
@@ -95,10 +106,10 @@ def ssim_against(images: Tensor, references: Tensor, moments: SsimReferences, in
         index: (M,) which reference each image is compared with; None: image m with reference m.
 
     Returns:
-        (M,) float64 mean SSIM over all voxels, equal to :func:`ssim_volume` to rounding (about
-        1e-16: a volume is smoothed in a stack of another size). Where an image is a binary mask of
-        its reference (every value either the reference's or 0), x·y = x·x exactly, and only x and
-        x·x are smoothed.
+        (M,) float64 mean SSIM over all voxels, bitwise the value of smoothing x, y, x², y² and
+        x·y together (the reference's half is the same arithmetic, done once). Where an image is a
+        binary mask of its reference (every value either the reference's or 0), x·y = x·x exactly,
+        and only x and x·x are smoothed.
     """
     if index is None:
         index = torch.arange(images.shape[0], device=images.device)
@@ -106,6 +117,8 @@ def ssim_against(images: Tensor, references: Tensor, moments: SsimReferences, in
         raise ValueError(
             f"images (M, 3, H, W) and references (N, 3, H, W) do not match: {images.shape}, {references.shape}"
         )
+    if images.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.float64, device=images.device)
     # One image at a time: its float64 volumes stay in cache (3x faster than a batch here).
     return torch.cat(
         [_ssim_one(images[m : m + 1], references[n : n + 1], moments[n : n + 1]) for m, n in enumerate(index.tolist())]
