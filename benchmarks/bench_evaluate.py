@@ -16,7 +16,7 @@ second.
 
     ADVISE_SHARED=../shared python benchmarks/bench_evaluate.py --against main --rounds 2 --photos 2
     ADVISE_SHARED=../shared python benchmarks/bench_evaluate.py --against main --methods scorecam \\
-        --extra "--no-controls --areas none" --rounds 1 --photos 1
+        --warm-up-methods gradcam --extra "--no-controls --areas none" --rounds 2 --photos 1
 """
 
 from __future__ import annotations
@@ -69,17 +69,17 @@ def export_revision(revision: str, into: Path) -> Path:
     return tree
 
 
-def evaluate_args(args: argparse.Namespace, shard: str, limit: int, out: Path) -> list[str]:
+def evaluate_args(args: argparse.Namespace, shard: str, limit: int, out: Path, methods: str) -> list[str]:
     command = ["evaluate", "--model", args.model, "--images", str(args.shared / "assets" / "imagenet-samples")]
-    command += ["--shard", shard, "--limit", str(limit), "--methods", args.methods, "--device", args.device]
+    command += ["--shard", shard, "--limit", str(limit), "--methods", methods, "--device", args.device]
     command += ["--auc-steps", str(args.auc_steps), "--out", str(out), "--quiet", *shlex.split(args.extra)]
     return command
 
 
 def run_side(tree: Path, args: argparse.Namespace, round_index: int, out: Path) -> dict[str, float]:
     """One fresh process of one side: a warm-up photo, then the round's photos, timed."""
-    warm = evaluate_args(args, f"{args.stride}/{args.stride}", 1, out / "warm-up")
-    timed = evaluate_args(args, f"{round_index + 1}/{args.stride}", args.photos, out / "timed")
+    warm = evaluate_args(args, f"{args.stride}/{args.stride}", 1, out / "warm-up", args.warm_up_methods or args.methods)
+    timed = evaluate_args(args, f"{round_index + 1}/{args.stride}", args.photos, out / "timed", args.methods)
     threads = str(args.threads)
     env = dict(os.environ, TORCH_HOME=str(args.shared / "assets" / "torch-home"), PYTHONPATH=str(tree))
     env |= {"OMP_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads}
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     parser.add_argument("--model", default="mobilenet_v2")
     parser.add_argument("--methods", default="advise,gradcam,gradcampp,layercam")
+    parser.add_argument("--warm-up-methods", help="the warm-up photo's methods [default: --methods]")
     parser.add_argument("--extra", default="", help="more evaluate options, quoted (e.g. '--no-controls')")
     parser.add_argument("--auc-steps", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=2)

@@ -5,7 +5,8 @@
 #
 # Runs, on a machine with an NVIDIA GPU: the golden cases on every CUDA backend (triton,
 # triton-no-spill, torch) beside the CPU's, and the sm_90 compile check,
-# benchmarks/bench_kde.py --no-cpu and benchmarks/bench_attribution.py --device cuda. Each step's
+# benchmarks/bench_kde.py --no-cpu, benchmarks/bench_attribution.py --device cuda and
+# benchmarks/bench_evaluate.py --device cuda (photos per second of the default evaluation). Each step's
 # output goes into REPORT, a failing step too, and the script exits non-zero if any step failed.
 # Python packages the machine lacks (captum, ttach, piq, grad-cam) can be given as wheels in .whl/
 # at the repository's root: they are installed into a temporary folder first. ADVISE_SHARED (default
@@ -49,5 +50,7 @@ step "golden cases on every backend and the sm_90 compile check" \
   $python -m pytest -q -p no:cacheprovider -m "not slow" -rs tests/test_density_golden.py tests/test_fused_kernel_compiles.py
 step "adaptive_kde on every CUDA backend" $python benchmarks/bench_kde.py --no-cpu --repeats 5
 step "LayerADVISE against Grad-CAM on CUDA" $python benchmarks/bench_attribution.py --device cuda --repeats 5
+step "evaluate on CUDA: photos per second" \
+  $python benchmarks/bench_evaluate.py --device cuda --threads 4 --rounds 2 --photos 16
 echo "report: $report"
 exit $status

@@ -212,7 +212,7 @@ def _masked_image_scores(
             [_masked(images, image_index, maps, rows[variants == v], options, v) for v in variants.unique().tolist()]
         )
         index = image_index[rows.to(image_index.device)]
-        with torch.no_grad():
+        with torch.inference_mode():
             masked_probabilities = classify(masked).cpu()
         parts["probabilities"].append(masked_probabilities)
         needed = torch.ones(len(jobs), dtype=torch.bool)

@@ -79,7 +79,7 @@ def _curves(
         chunk = torch.tensor(jobs[first : first + batch_size], device=start.device)
         image, step = chunk[:, 0], chunk[:, 1]
         swap = (ranks[image] < changed[step].unsqueeze(1)).view(-1, 1, height, width)
-        with torch.no_grad():
+        with torch.inference_mode():
             scores = classify(torch.where(swap, end[image], start[image]))
         picked = scores.gather(1, targets[image].unsqueeze(1)).squeeze(1)
         probabilities[image.cpu(), step.cpu()] = picked.double().cpu()
