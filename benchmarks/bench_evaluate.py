@@ -16,7 +16,7 @@ second.
 
     ADVISE_SHARED=../shared python benchmarks/bench_evaluate.py --against main --rounds 2 --photos 2
     ADVISE_SHARED=../shared python benchmarks/bench_evaluate.py --against main --methods scorecam \\
-        --warm-up-methods gradcam --extra "--no-controls --areas none" --rounds 2 --photos 1
+        --warm-up-methods gradcam --extra='--no-controls' --rounds 2 --photos 1
 """
 
 from __future__ import annotations
@@ -128,7 +128,9 @@ def main() -> None:
     parser.add_argument("--model", default="mobilenet_v2")
     parser.add_argument("--methods", default="advise,gradcam,gradcampp,layercam")
     parser.add_argument("--warm-up-methods", help="the warm-up photo's methods [default: --methods]")
-    parser.add_argument("--extra", default="", help="more evaluate options, quoted (e.g. '--no-controls')")
+    parser.add_argument(
+        "--extra", default="", help='more evaluate options, as one argument: --extra="--no-controls --areas none"'
+    )
     parser.add_argument("--auc-steps", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--photos", type=int, default=2, help="photos per round")

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from captum_advise.attr.model_state import channels_last_inputs
 from captum_advise.catalogue import method_names
 from captum_advise.data import ImageReadError, ImageRecord, batches, noise_generator, salt_and_pepper
 from captum_advise.evaluation.methods import ExplanationBatch, MethodMaps, build_method
@@ -349,15 +350,23 @@ def _evaluate(
     names, options = evaluated_methods(config)
     methods = {name: build_method(name, loaded.reshape_transform, **options[name]) for name in names}
     progress = _Progress(bar)
+    perturbing = set(method_names(cost="slow"))
+    on_cpu = torch.device(config.device).type == "cpu"
 
     def classify(images: Tensor) -> Tensor:
         return torch.softmax(model(preprocessor.normalize(images).to(config.device)), dim=1)
+
+    def classify_masked(images: Tensor) -> Tensor:
+        # On a CPU, masked images go in as channels-last tensors (the model is left as it is): oneDNN's
+        # channels-last convolutions are 1.5x faster there, and the probabilities agree to ~5e-7.
+        with channels_last_inputs(model) if on_cpu else contextlib.nullcontext():
+            return classify(images)
 
     done = 0
     for chunk in batches(pending, config.batch_size):
         photos = f"photo{'s' * (len(chunk) > 1)} {done + 1}{f'-{done + len(chunk)}' * (len(chunk) > 1)}"
         todo = [
-            (method, members)
+            (name, method, members)
             for name, method in methods.items()
             if (members := torch.tensor([n for n, (_, names) in enumerate(chunk) if name in names])).numel()
         ]
@@ -367,13 +376,18 @@ def _evaluate(
             probabilities = classify(images)
         first, second = probabilities.topk(2, dim=1).indices.unbind(1)
         explained = []
-        for method, members in todo:
-            progress.say(f"{method.name}, {photos}")
+        for name, method, members in todo:
+            progress.say(f"{name}, {photos}")
             index = members.to(config.device)
             batch = ExplanationBatch(model, layer, inputs[index], images[index], first[index], second[index])
-            explained.append((members, method.explain(batch)))
+            # Thousands of perturbed forward passes per map: channels-last inputs on a CPU (1.5x faster).
+            faster = channels_last_inputs(model) if name in perturbing and on_cpu else contextlib.nullcontext()
+            with faster:
+                explained.append((members, method.explain(batch)))
         progress.say(f"scoring, {photos}")
-        metrics = _pooled_scores(classify, images, probabilities, first, explained, config, preprocessor, progress)
+        metrics = _pooled_scores(
+            classify_masked, images, probabilities, first, explained, config, preprocessor, progress
+        )
         rows = []
         for (members, explanations), (values, seconds) in zip(explained, metrics, strict=True):
             subset = [chunk[n][0] for n in members.tolist()]
