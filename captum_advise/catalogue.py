@@ -75,10 +75,11 @@ class MethodEntry:
         compared: ``evaluate`` compares it by default (the controls come with every run anyway).
         cost: ``"slow"``: hundreds to thousands of forward passes per map (left out of the
             experiments' default sets and of ``evaluate``'s default on a CPU).
-        cpu_seconds: roughly how many seconds one photo takes on a 2-core CPU: its maps for both
-            classes and their AVX under the reference's mask and at three matched areas, at the
-            default options (deletion and insertion not included); ``evaluate`` states its
-            estimate from these before it starts.
+        cpu_seconds: roughly how many seconds one photo takes on one core of a 2-core CPU: its
+            maps for both classes and their AVX under the reference's mask and at three matched
+            areas, at the default options (deletion and insertion not included; measured with
+            ``benchmarks/bench_evaluate.py``); ``evaluate`` states its estimate from these before
+            it starts.
         maps_per_photo: how many maps of a photo are scored (ADVISE: its groups, its rules and
             its two random-groups draws, about 15 on MobileNetV2).
     """
@@ -95,7 +96,7 @@ class MethodEntry:
     options: tuple[str, ...] = ()
     compared: bool = False
     cost: Cost = "fast"
-    cpu_seconds: float = 1.0
+    cpu_seconds: float = 0.4
     maps_per_photo: int = 1
 
     def __post_init__(self) -> None:
@@ -131,7 +132,7 @@ _ENTRIES = (
         "LayerADVISE",
         options=("value_range", "upsample", "rules", "random_group_draws"),
         compared=True,
-        cpu_seconds=20.0,
+        cpu_seconds=4.0,
         maps_per_photo=15,
     ),
     _library("gradcam", "Grad-CAM", f"{_LIB} GradCAM", "LayerGradCamLib", "GradCAM", compared=True),
@@ -147,7 +148,7 @@ _ENTRIES = (
         options=("score_cam_batch_size", "upsample"),
         compared=True,
         cost="slow",
-        cpu_seconds=160.0,
+        cpu_seconds=55.0,
     ),
     _library("layercam", "Layer-CAM", f"{_LIB} LayerCAM", "LayerLayerCam", "LayerCAM", compared=True),
     MethodEntry(
@@ -158,7 +159,7 @@ _ENTRIES = (
         options=("n_samples", "surrogate"),
         compared=True,
         cost="slow",
-        cpu_seconds=300.0,
+        cpu_seconds=80.0,
     ),
     _library("hirescam", "HiResCAM", f"{_LIB} HiResCAM", "LayerHiResCam", "HiResCAM"),
     _library("xgradcam", "XGrad-CAM", f"{_LIB} XGradCAM", "LayerXGradCam", "XGradCAM"),
@@ -186,7 +187,7 @@ _ENTRIES = (
         "AblationCAM",
         options=("score_cam_batch_size", "upsample"),
         cost="slow",
-        cpu_seconds=150.0,
+        cpu_seconds=45.0,
     ),
     _library(
         "fullgrad",
@@ -195,7 +196,7 @@ _ENTRIES = (
         "LayerFullGrad",
         "FullGrad",
         input_resolution=True,
-        cpu_seconds=8.0,
+        cpu_seconds=4.0,
     ),
     _library(
         "kpcacam",

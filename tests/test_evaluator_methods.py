@@ -218,3 +218,25 @@ def test_without_gradient_relu_layer_cam_and_grad_cam_plus_plus_keep_negative_gr
         class_maps(GradCamLibraryMethod("gradcam", relu=False), net, net[1], images, targets),
         class_maps(GradCamLibraryMethod("gradcam", relu=False, gradient_relu=False), net, net[1], images, targets),
     )
+
+
+def test_channels_last_inputs_reach_the_model_in_that_format_and_the_hook_goes_with_the_block():
+    from captum_advise.attr.model_state import channels_last_inputs
+
+    net = tiny_cnn()
+    images = torch.rand(3, 3, 14, 14, generator=torch.Generator().manual_seed(2))
+    formats = []
+    net[0].register_forward_pre_hook(
+        lambda _, args: formats.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    before = model_state(net)
+    with torch.no_grad():
+        plain = net(images)
+        with channels_last_inputs(net):
+            faster = net(images)
+        after = net(images)
+    assert formats == [False, True, False]
+    torch.testing.assert_close(faster, plain, rtol=0, atol=1e-5)
+    assert torch.equal(after, plain)
+    assert not net._forward_pre_hooks and model_state(net) == before
+    assert all(parameter.is_contiguous() for parameter in net.parameters())
