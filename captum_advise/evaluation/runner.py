@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,11 +334,17 @@ class _Progress:
     def say(self, doing: str) -> None:
         self.bar.set_postfix_str(doing)
 
-    def advance(self, explanations: float) -> None:
-        shown = int(self.counted)
-        self.counted += explanations
-        if int(self.counted) > shown:
-            self.bar.update(int(self.counted) - shown)
+    def scoring(self, explanations: int) -> Callable[[int, int], None]:
+        """The protocol's progress callback while ``explanations`` are scored: (done, total) masked images."""
+        start = self.counted
+
+        def reach(done: int, total: int) -> None:
+            shown = int(self.counted)
+            self.counted = start + explanations * done / total
+            if int(self.counted) > shown:
+                self.bar.update(int(self.counted) - shown)
+
+        return reach
 
 
 def _evaluate(
@@ -350,6 +356,7 @@ def _evaluate(
     names, options = evaluated_methods(config)
     methods = {name: build_method(name, loaded.reshape_transform, **options[name]) for name in names}
     progress = _Progress(bar)
+    mean_colour = torch.tensor(preprocessor.mean) * 255
     perturbing = set(method_names(cost="slow"))
     on_cpu = torch.device(config.device).type == "cpu"
 
@@ -386,7 +393,7 @@ def _evaluate(
                 explained.append((members, method.explain(batch)))
         progress.say(f"scoring, {photos}")
         metrics = _pooled_scores(
-            classify_masked, images, probabilities, first, explained, config, preprocessor, progress
+            classify_masked, images, probabilities, first, explained, config.protocol, mean_colour, progress
         )
         rows = []
         for (members, explanations), (values, seconds) in zip(explained, metrics, strict=True):
@@ -397,13 +404,13 @@ def _evaluate(
 
 
 def _pooled_scores(
-    classify: Any,
+    classify: Callable[[Tensor], Tensor],
     images: Tensor,
     probabilities: Tensor,
     first: Tensor,
     explained: list[tuple[Tensor, MethodMaps]],
-    config: EvaluationConfig,
-    preprocessor: Any,
+    protocol: ProtocolOptions,
+    mean_colour: Tensor,
     progress: _Progress,
 ) -> list[tuple[dict[str, Tensor], float]]:
     """Every method's metrics and its share of the scoring time, its maps scored in forward passes
@@ -419,14 +426,6 @@ def _pooled_scores(
                 for photo, maps in zip(explained[n][0], explained[n][1].maps, strict=True)
             ]
         ).to(images.device)
-        explanations_here = sum(explained[n][0].numel() for n in which)
-        scored = 0
-
-        def advance(done: int, total: int, explanations: int = explanations_here) -> None:
-            nonlocal scored
-            progress.advance(explanations * (done - scored) / total)
-            scored = done
-
         start = time.perf_counter()
         metrics = score_maps(
             classify=classify,
@@ -436,10 +435,10 @@ def _pooled_scores(
             image_index=image_index,
             maps=torch.cat([maps for n in which for maps in explained[n][1].maps]),
             second_maps=torch.cat([maps for n in which for maps in explained[n][1].second_maps]),
-            options=config.protocol,
+            options=protocol,
             cs_of=cs_of,
-            mean_colour=torch.tensor(preprocessor.mean) * 255,
-            progress=advance,
+            mean_colour=mean_colour,
+            progress=progress.scoring(sum(explained[n][0].numel() for n in which)),
         )
         seconds = time.perf_counter() - start
         offsets = [0, *itertools.accumulate(counts)]

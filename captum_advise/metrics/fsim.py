@@ -143,16 +143,16 @@ def fsim_against(images: Tensor, references: FsimReferences, index: Tensor | Non
         chromatic=True)`` for M >= 2 (whatever the batches), computed in float32 (3x faster than
         float64 and within 1e-6 of it on uint8 images).
     """
-    if index is not None:
-        references = references[index]
-    if images.shape[0] != references.luminance.shape[0]:
-        raise ValueError(f"{images.shape[0]} images but {references.luminance.shape[0]} references")
+    if index is None:
+        index = torch.arange(references.luminance.shape[0], device=images.device)
+    if images.shape[0] != index.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {index.shape[0]} references")
     if images.shape[0] == 0:
         return torch.zeros(0, dtype=torch.float64, device=images.device)
     scores = []
     for part in torch.arange(images.shape[0], device=images.device).split(CHUNK):
         x = _features(images[part])
-        y = references[part]
+        y = references[index[part]]
         phase = similarity_map(x.phase_congruency, y.phase_congruency, T1)
         gradient = similarity_map(x.gradient, y.gradient, T2)
         pc_max = torch.where(x.phase_congruency > y.phase_congruency, x.phase_congruency, y.phase_congruency)

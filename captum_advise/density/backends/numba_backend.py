@@ -472,11 +472,11 @@ def search(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
     """
     _say_if_compiling()
     lengths = units.lengths.numpy().astype(np.int64)
-    dt, widths, y_hist = units.dt.numpy(), units.widths.numpy(), units.y_hist.numpy()
+    dt, widths, y_hist, n_fft = units.dt.numpy(), units.widths.numpy(), units.y_hist.numpy(), fft_lengths(units).numpy()
     # Units with equal histograms on equal working grids have equal results: each is computed once.
     first, twin = _distinct_rows(np.column_stack([lengths, dt, widths, y_hist]))
     # Working grids (length, step, widths, FFT lengths): their kernels and tables are computed once.
-    grid_first, grid_of = _distinct_rows(np.column_stack([lengths, dt, widths, fft_lengths(units).numpy()])[first])
+    grid_first, grid_of = _distinct_rows(np.column_stack([lengths, dt, widths, n_fft])[first])
     grid_units = first[grid_first]
     grid_lengths = lengths[grid_units]
     n_widths = widths.shape[1]
@@ -487,7 +487,7 @@ def search(units: PaddedUnits) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         kernels, suffix = _grid_tables(
             grid_widths,
-            fft_lengths(units).numpy()[grid_units],
+            n_fft[grid_units],
             grid_dt,
             grid_lengths,
             kernel_start,
