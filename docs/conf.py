@@ -27,7 +27,7 @@ napoleon_use_ivar = True  # "Attributes:" as fields, not a second description of
 # Torch's and Captum's own docstrings and type aliases are not ours to fix.
 suppress_warnings = ["myst.xref_missing", "autodoc.import_object"]
 nitpicky = False
-exclude_patterns = ["_build", "jupyter_execute", "package_description.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "jupyter_execute", "package_description.md", "results/records", "Thumbs.db", ".DS_Store"]
 html_theme = "furo"
 html_title = "captum-advise"
 
