@@ -3,7 +3,7 @@
 ``LayerADVISE`` and every method of the catalogue (:mod:`captum_advise.catalogue`) as a Captum
 layer attribution: each pytorch-grad-cam class-map method (``LayerGradCamPlusPlus``,
 ``LayerScoreCam``, ...) and the controls (``LayerRandomMap``, ``LayerCenterPrior``,
-``LayerRandomCam``, ``LayerSobelCam``). The names are imported on first use, so that
+``LayerRandomCam``, ``LayerBrightness``, ``LayerSobelCam``). The names are imported on first use, so that
 ``captum-advise --help`` and the modules that need no torch start fast.
 """
 

@@ -148,7 +148,7 @@ _ENTRIES = (
         options=("score_cam_batch_size", "upsample"),
         compared=True,
         cost="slow",
-        cpu_seconds=55.0,
+        cpu_seconds=30.0,
     ),
     _library("layercam", "Layer-CAM", f"{_LIB} LayerCAM", "LayerLayerCam", "LayerCAM", compared=True),
     MethodEntry(
@@ -248,6 +248,15 @@ _ENTRIES = (
         "control",
         "LayerRandomCam",
         "RandomCAM",
+        options=("upsample",),
+    ),
+    MethodEntry(
+        "brightness",
+        "Brightness",
+        "control: the photo's luminance at the layer's resolution (no model; the same for both classes)",
+        "control",
+        "LayerBrightness",
+        class_agnostic=True,
         options=("upsample",),
     ),
     MethodEntry(

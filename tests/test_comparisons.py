@@ -21,10 +21,11 @@ from captum_advise.attr.random_groups import shuffled_relevance
 from captum_advise.cams import LayerCenterPrior, LayerRandomCam, LayerRandomMap, LayerSobelCam, center_prior
 from captum_advise.cams.seeds import content_generator, content_seed
 from captum_advise.cli import main
-from captum_advise.evaluation import ProtocolOptions, score_maps
+from captum_advise.evaluation import AnalysisPlan, ProtocolOptions, score_maps
 from captum_advise.evaluation.intervals import holm, paired_p_value
 from captum_advise.evaluation.methods import AdviseMethod, ControlMethod
-from captum_advise.evaluation.summary import paired_rows, per_image_lines, summary_table
+from captum_advise.evaluation.paired_tests import sign_flip_p_value
+from captum_advise.evaluation.summary import per_image_lines, planned_comparisons, summary_table
 from captum_advise.metrics import kept_pixel_count, top_area_masks
 from conftest import SHARED
 
@@ -275,58 +276,83 @@ def test_the_summary_states_its_tests_in_words_with_holm_adjusted_p_values():
     lines = per_image_lines(rows)
     twin = {row["image"]: float(row["avx"]) for row in lines["ADVISE oracle, random groups"]}
     assert twin == pytest.approx({"im0": 0.4, "im1": 0.5, "im2": 0.3, "im3": 0.4})  # best per draw, then mean
-    paired = {entry["comparison"]: entry for entry in paired_rows(rows)}
-    assert set(paired) == {
-        "ADVISE oracle vs Grad-CAM",
-        "ADVISE oracle vs ADVISE oracle, random groups",
-        "ADVISE oracle vs Random map",
-        "Grad-CAM vs Random map",
+    compared = planned_comparisons(rows, primary="avx")
+    on_avx = {f"{c.line} vs {c.reference}": c for c in compared if c.measure == "avx"}
+    assert {name: c.family for name, c in on_avx.items()} == {
+        "ADVISE oracle vs ADVISE oracle, random groups": "primary",
+        "ADVISE oracle vs Grad-CAM": "primary",
+        "ADVISE oracle vs Random map": "controls",
+        "Grad-CAM vs Random map": "controls",
     }
-    oracle_twin = [0.6 - 0.4, 0.5 - 0.5, 0.7 - 0.3, 0.6 - 0.4]
-    p_values = {
-        "ADVISE oracle vs Grad-CAM": paired_p_value([0.1, 0.1, 0.4, 0.0]),
-        "ADVISE oracle vs ADVISE oracle, random groups": paired_p_value(oracle_twin),
-        "ADVISE oracle vs Random map": paired_p_value([0.2, 0.05, 0.6, 0.4]),
-        "Grad-CAM vs Random map": paired_p_value([0.1, -0.05, 0.2, 0.4]),
+    assert {c.family for c in compared if c.measure == "avx@0.1"} == {"secondary"}
+    differences = {
+        "ADVISE oracle vs Grad-CAM": [0.1, 0.1, 0.4, 0.0],
+        "ADVISE oracle vs ADVISE oracle, random groups": [0.6 - 0.4, 0.5 - 0.5, 0.7 - 0.3, 0.6 - 0.4],
+        "ADVISE oracle vs Random map": [0.2, 0.05, 0.6, 0.4],
+        "Grad-CAM vs Random map": [0.1, -0.05, 0.2, 0.4],
     }
-    adjusted = dict(zip(p_values, holm(list(p_values.values())), strict=True))
-    for name, entry in paired.items():
-        assert entry["p"] == pytest.approx(p_values[name])
-        assert entry["holm"] == pytest.approx(adjusted[name])
-    assert paired["ADVISE oracle vs ADVISE oracle, random groups"]["difference"][0] == pytest.approx(0.2)
-    page = summary_table(rows)
-    oracle_twin_interval = paired["ADVISE oracle vs ADVISE oracle, random groups"]["difference"]
-    assert oracle_twin_interval[0] - oracle_twin_interval[1] < 0  # 4 images: the interval holds 0
-    # Grad-CAM minus the random map: 0.1, -0.05, 0.2, 0.4 (mean 0.1625, sd 0.189, t(3) 3.182: ± 0.300).
-    assert "- Random map is not shown to differ from ADVISE oracle (+0.312 ± 0.381), Grad-CAM (+0.162 ± 0.300)" in page
-    assert "Random map scores above" not in page
+    for name, values in differences.items():
+        assert on_avx[name].p_t == pytest.approx(paired_p_value(values))
+        assert on_avx[name].p == pytest.approx(sign_flip_p_value(values))
+    # Holm within each family of two: the sign-flip p's of 4 photos (3 non-zero: 2/8; 4 non-zero: 2/16, 4/16).
+    assert [on_avx[n].p for n in differences] == pytest.approx([0.25, 0.25, 0.125, 0.25])
+    assert [on_avx[n].holm for n in differences] == pytest.approx([0.5, 0.5, 0.25, 0.25])
+    assert on_avx["ADVISE oracle vs ADVISE oracle, random groups"].difference[0] == pytest.approx(0.2)
+    page = summary_table(rows, primary="avx")
+    assert "the primary measure is **avx** (AVX (reference's mask))" in page
+    assert "*primary* (2)" in page and "*controls* (2)" in page and "*secondary* (4)" in page
     assert (
-        "- ADVISE oracle minus its random-groups twin: +0.200 ± 0.260 over 4 images "
-        f"(Holm p {adjusted['ADVISE oracle vs ADVISE oracle, random groups']:.3f}): not shown to differ from random "
-        "groups of the same sizes." in page
+        "- ADVISE oracle minus its random-groups twin, 4 images: +0.200 ± 0.260, d 1.22, Holm p 0.500: "
+        "not shown to differ." in page
     )
+    assert "- Random map: not shown to differ: ADVISE oracle (+0.312 ± 0.381, d 1.31, Holm p 0.250), Grad-CAM" in page
     assert "| ADVISE oracle | 0.300 [" in page  # the matched-area table: half the AVX in these rows
     # At q = 0.1 the oracle takes the best group by AVX at q = 0.1: im0's second group there.
     changed = [dict(row) for row in rows]
     (second_group,) = [r for r in changed if (r["image"], r["method"], r["group"]) == ("im0", "advise", "1")]
     second_group["avx@0.1"] = "0.9"
     assert "| ADVISE oracle | 0.450 [" in summary_table(changed)  # (0.9 + 0.25 + 0.35 + 0.3) / 4
-    assert "4 comparisons, paired t-test p and Holm's adjustment over them" in page
 
 
-def test_a_control_is_said_to_score_above_a_method_only_where_the_paired_interval_says_so():
-    """A control below a method on every photo, with a wide interval, is not said to score at or above it."""
+def test_verdict_words_follow_the_adjusted_p_of_the_family_not_the_unadjusted_interval():
+    """Records built to sit between the two: every method beats each control on all 6 photos, by a
+    steady margin, so every Student-t interval lies far above 0 and every unadjusted sign-flip p is
+    2/64; Holm over the controls family of 6 comparisons lifts the smallest to 0.1875."""
     rows = []
-    for n, (method, control, other) in enumerate([(0.46, 0.08, 0.9), (0.50, 0.02, 0.95), (0.42, 0.20, 0.99)]):
-        rows += [_row(f"im{n}", "gradcampp", method), _row(f"im{n}", "sobelcam", control)]
-        rows += [_row(f"im{n}", "gradcam", 0.1 * (n + 1)), _row(f"im{n}", "random", other)]
-    page = summary_table(rows)
-    assert "SobelCAM scores above" not in page and "scores at or above" not in page
-    assert "- SobelCAM is not shown to differ from Grad-CAM (" in page
-    # Grad-CAM minus the random map: -0.80, -0.75, -0.69 (mean -0.747); Grad-CAM++: -0.44, -0.45, -0.57.
-    assert "- Random map scores above Grad-CAM (-0.747 ± 0.137), Grad-CAM++ (-0.487 ± 0.180)" in page
-    # Grad-CAM++ minus SobelCAM: 0.38, 0.48, 0.22 (mean 0.36, t(2) interval [0.03, 0.69]): neither above nor level.
-    assert "Grad-CAM++ (+0.360" not in page
+    for n in range(6):
+        jitter = 0.01 * ((n * 5) % 7 - 3)
+        for method, value in {"gradcam": 0.60, "gradcampp": 0.58, "layercam": 0.57}.items():
+            rows.append(_row(f"im{n}", method, value + jitter + 0.002 * n))
+        rows += [_row(f"im{n}", "random", 0.40 + jitter), _row(f"im{n}", "center", 0.45 + jitter)]
+    compared = planned_comparisons(rows, primary="avx")
+    controls = [c for c in compared if c.family == "controls" and c.measure == "avx"]
+    assert len(controls) == 6
+    assert all(c.difference[0] - c.difference[1] > 0.05 for c in controls)  # unadjusted: clearly above 0
+    assert all(c.p_t < 0.001 and c.p == pytest.approx(2 / 64) for c in controls)
+    assert all(c.holm == pytest.approx(6 * 2 / 64) for c in controls)
+    page = summary_table(rows, primary="avx")
+    for c in controls:
+        assert c.verdict(AnalysisPlan()) == "not shown to differ"
+        row = f"| {c.line} vs {c.reference} | controls | 6 | "
+        assert page.split(row)[1].split("\n")[0].endswith("| not shown to differ |")
+    assert "better than it" not in page.split("Controls family")[1].split("Secondary family")[0]
+    # A family of one comparison (Grad-CAM alone against one control): the same photos are now "better".
+    alone = [r for r in rows if r["method"] in ("gradcam", "random")]
+    (single,) = [c for c in planned_comparisons(alone, primary="avx") if c.family == "controls"]
+    assert single.holm == pytest.approx(2 / 64) and single.verdict(AnalysisPlan()) == "better"
+
+
+def test_equivalence_is_said_where_the_tests_show_it():
+    rows = []
+    for n in range(12):
+        base = 0.4 + 0.02 * n
+        rows += [_row(f"im{n}", "gradcam", base), _row(f"im{n}", "random", base + (0.003 if n % 2 else -0.002))]
+    (compared,) = [c for c in planned_comparisons(rows, primary="avx") if c.measure == "avx"]
+    assert compared.holm_equivalence < 0.05 and compared.verdict(AnalysisPlan()) == "equivalent within ±0.02"
+    narrow = AnalysisPlan(margin=0.001)
+    (tighter,) = [c for c in planned_comparisons(rows, narrow, primary="avx") if c.measure == "avx"]
+    assert tighter.holm_equivalence > 0.05 and tighter.verdict(narrow) == "not shown to differ"
+    assert "- Random map: equivalent within ±0.02: Grad-CAM (" in summary_table(rows, primary="avx")
 
 
 def test_holm_by_hand():

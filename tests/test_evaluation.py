@@ -32,7 +32,7 @@ from conftest import SHARED
 
 SAMPLES = SHARED / "assets" / "imagenet-samples"
 # What the tests of the runner do not need: the controls and the matched areas (their own tests run them).
-CHEAP = ProtocolOptions(areas=())
+CHEAP = ProtocolOptions(areas=(), penalty="reference")
 
 
 def test_a_map_that_keeps_everything_scores_avx_one_and_an_empty_map_scores_low():
@@ -146,7 +146,7 @@ def photos():
 def test_runner_records_resume_and_summary(loaded_mobilenet, photos, tmp_path, monkeypatch):
     config = EvaluationConfig(methods=["advise", "gradcam"], batch_size=2, controls=False, protocol=CHEAP)
     rows = run_evaluation(loaded_mobilenet, photos, tmp_path, config, progress=False)
-    assert tuple(rows[0]) == COLUMNS  # no matched areas: the base columns only
+    assert tuple(rows[0]) == COLUMNS  # no matched areas, one scoring: the base columns only
     for record in photos:
         mine = [row for row in rows if row["image"] == record.name]
         assert [row["method"] for row in mine].count("gradcam") == 1
@@ -277,7 +277,8 @@ METHODS_BEFORE = "advise,gradcam,gradcampp,layercam,hirescam,eigencam,fullgrad,f
 @pytest.mark.shared
 def test_evaluate_records_agree_with_those_written_before_shared_forward_passes(tmp_path, monkeypatch):
     """Two photos of classes far apart: hit, check, classes, groups and units exactly; every metric within
-    1e-5 (a masked image's probabilities move by ~1e-7 with the others in its forward pass)."""
+    1e-5 (a masked image's probabilities move by ~1e-7 with the others in its forward pass). The reference's
+    penalty alone and row-major ties reproduce those records; the brightness control is newer."""
     monkeypatch.setenv("TORCH_HOME", str(SHARED / "assets" / "torch-home"))
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -285,8 +286,11 @@ def test_evaluate_records_agree_with_those_written_before_shared_forward_passes(
         (photos / name).symlink_to(SAMPLES / name)
     out = tmp_path / "out"
     args = ["evaluate", "--model", "mobilenet_v2", "--images", str(photos), "--methods", METHODS_BEFORE]
-    assert main([*args, "--auc-steps", "2", "--out", str(out), "--quiet"]) == 0
+    scoring = ["--penalty", "reference", "--ties", "row_major", "--primary", "avx@0.5"]
+    assert main([*args, *scoring, "--auc-steps", "2", "--out", str(out), "--quiet"]) == 0
     before, after = read_records(RECORDS_BEFORE), read_records(out / "records.csv")
+    assert [row["method"] for row in after].count("brightness") == 2
+    after = [row for row in after if row["method"] != "brightness"]
     assert len(after) == len(before) == 66 and list(after[0]) == list(before[0])
     timings = ("seconds", "metric_seconds")
     exact = ("image", "label", "predicted", "second", "method", "group", "units", "draw", "check")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from captum.attr import LayerAttribution
 from captum.metrics import infidelity, sensitivity_max
-from helpers.methods import class_maps
+from helpers.methods import batch_of, class_maps
 from helpers.networks import small_cnn
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM
 from pytorch_grad_cam.utils.image import scale_cam_image
@@ -21,6 +21,7 @@ from captum_advise.cams import (
     LayerLayerCam,
     LayerScoreCam,
 )
+from captum_advise.cams.library import shared_score_cam_forwards
 from captum_advise.evaluation.methods import GradCamLibraryMethod
 
 WRAPPERS = {
@@ -75,6 +76,43 @@ def test_the_evaluators_method_is_the_captum_attribution_normalised_and_upsample
     torch.testing.assert_close(
         class_maps(GradCamLibraryMethod(name), net, net[1], x, targets), expected, rtol=0, atol=0
     )
+
+
+def test_score_cam_shares_its_masked_forwards_between_classes_to_the_bit():
+    net, x = small_cnn(), images()
+    calls = []
+    handle = net.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    try:
+        separate = [
+            LayerScoreCam(net, net[1], score="softmax", score_cam_batch_size=5).attribute(x, target=t) for t in (0, 3)
+        ]
+        separate_calls, calls[:] = list(calls), []
+        with shared_score_cam_forwards():
+            shared = [
+                LayerScoreCam(net, net[1], score="softmax", score_cam_batch_size=5).attribute(x, target=t)
+                for t in (0, 3)
+            ]
+            # Another batch size gives other masked batches: not shared.
+            LayerScoreCam(net, net[1], score_cam_batch_size=4).attribute(x[:1], target=1)
+        shared_calls = list(calls)
+    finally:
+        handle.remove()
+    # Per image: its own forward pass, then its 12 units' masked copies in batches of 5 (of 4 for the last call).
+    assert separate_calls == 2 * 3 * [1, 5, 5, 2]
+    assert shared_calls == 3 * [1, 5, 5, 2] + 3 * [1] + [1, 4, 4, 4]
+    for one, other in zip(separate, shared, strict=True):
+        assert torch.equal(one, other)
+    assert not (separate[0] == separate[1]).all()
+
+
+def test_the_evaluators_score_cam_equals_its_maps_class_by_class():
+    net, x = small_cnn(), images()
+    method = GradCamLibraryMethod("scorecam", score_cam_batch_size=3)
+    first, second = torch.tensor([0, 3, 1]), torch.tensor([2, 2, 4])
+    explained = method.explain(batch_of(net, net[1], x, first, second))
+    for n in range(3):
+        assert torch.equal(explained.maps[n][0], class_maps(method, net, net[1], x, first)[n])
+        assert torch.equal(explained.second_maps[n][0], class_maps(method, net, net[1], x, second)[n])
 
 
 def test_a_bad_score_is_a_one_line_error():

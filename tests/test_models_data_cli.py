@@ -306,6 +306,7 @@ def test_cli_choices_besides_the_methods_are_the_library_names():
     from captum_advise.experiments.quantus_checks import QUANTUS_METRICS
     from captum_advise.experiments.randomization import RANDOMIZED_MODULES
     from captum_advise.matlab import UPSAMPLE_MODES
+    from captum_advise.metrics import PENALTIES
     from captum_advise.models import GEOMETRIES, TIMM_PREFIX
 
     assert tuple(sorted(PRESETS)) == choices.PRESET_NAMES
@@ -316,6 +317,7 @@ def test_cli_choices_besides_the_methods_are_the_library_names():
     )
     assert (tuple(PAPER_DENSITIES), QUANTUS_METRICS) == (choices.PAPER_DENSITIES, choices.QUANTUS_METRICS)
     assert (get_args(Score), RANDOMIZED_MODULES) == (choices.SCORES, choices.RANDOMIZED_MODULES)
+    assert PENALTIES == choices.PENALTIES
 
 
 def test_version_prints_the_packages_version(capsys):

@@ -214,7 +214,7 @@ def test_a_cut_last_line_is_dropped_recomputed_and_never_appended_to(loaded_mobi
 def test_duplicate_rows_are_dropped_when_read(loaded_mobilenet, two_photos, tmp_path):
     config = EvaluationConfig(methods=["gradcam"], batch_size=2, controls=False)
     rows = run_evaluation(loaded_mobilenet, two_photos, tmp_path, config, progress=False)
-    columns = record_columns(config.protocol.areas)  # the matched areas' columns too
+    columns = record_columns(config.protocol.areas, config.protocol.penalties)  # the areas' and scorings' columns
     append_records(tmp_path / "records.csv", rows, columns)  # two runs that once wrote into one folder
     with pytest.warns(UserWarning, match="2 duplicate"):
         again = read_records(tmp_path / "records.csv")

@@ -7,7 +7,7 @@ classes are listed in the catalogue (:mod:`captum_advise.catalogue`) and importa
 :mod:`captum_advise` itself.
 """
 
-from captum_advise.cams.controls import LayerCenterPrior, LayerRandomMap, LayerSobelCam, center_prior
+from captum_advise.cams.controls import LayerBrightness, LayerCenterPrior, LayerRandomMap, LayerSobelCam, center_prior
 from captum_advise.cams.library_cams import (
     LayerAblationCam,
     LayerEigenCam,
@@ -31,6 +31,7 @@ from captum_advise.cams.library_cams import (
 
 __all__ = [
     "LayerAblationCam",
+    "LayerBrightness",
     "LayerCenterPrior",
     "LayerEigenCam",
     "LayerEigenGradCam",

@@ -1,7 +1,9 @@
 """Control maps as Captum layer attributions: what a method must beat to mean anything.
 
 ``LayerRandomMap`` (i.i.d. uniform values), ``LayerCenterPrior`` (a centred Gaussian, the centre
-bias of photos) and ``LayerSobelCam`` (pytorch-grad-cam's SobelCAM, an edge map of the image) take
+bias of photos), ``LayerBrightness`` (the photo's own luminance: what a map earns by keeping the
+bright pixels, with no model) and ``LayerSobelCam`` (pytorch-grad-cam's SobelCAM, an edge map of
+the image) take
 Captum's constructor ``(forward_func, layer, device_ids=None)`` and ``attribute`` arguments, as
 ``LayerGradCam`` does, but use nothing the model learnt: a method that scores no better than them
 under a measure is not shown by that measure to explain anything. pytorch-grad-cam's ``RandomCAM``
@@ -29,7 +31,15 @@ from captum_advise.attr.token_layout import ReshapeTransform, resolve_reshape_tr
 from captum_advise.cams.library import sobel_maps
 from captum_advise.cams.seeds import content_generator
 
-__all__ = ["LayerCenterPrior", "LayerRandomMap", "LayerSobelCam", "as_uint8_images", "center_prior"]
+__all__ = [
+    "LayerBrightness",
+    "LayerCenterPrior",
+    "LayerRandomMap",
+    "LayerSobelCam",
+    "as_uint8_images",
+    "center_prior",
+    "luminance",
+]
 
 
 def _layer_pass(
@@ -175,6 +185,60 @@ class LayerCenterPrior(_LayerControlMap):
 
     def _maps(self, first: Tensor, size: tuple[int, int], targets: Tensor) -> Tensor:
         return center_prior(*size, self.sigma).expand(first.shape[0], 1, *size)
+
+
+def luminance(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """(N, 3, H, W) uint8 RGB images -> (N, 1, U, V) float64 luma (ITU-R BT.601: 0.299 R + 0.587 G +
+    0.114 B, in 0-255) averaged over the cells of a U x V grid (``adaptive_avg_pool2d``: exact blocks
+    where U divides H and V divides W, as 7 divides 224)."""
+    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"luminance takes (N, 3, H, W) uint8 RGB images, got {images.dtype} {tuple(images.shape)}")
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64, device=images.device).view(1, 3, 1, 1)
+    luma = (images.double() * weights).sum(dim=1, keepdim=True)
+    return torch.nn.functional.adaptive_avg_pool2d(luma, size)
+
+
+class LayerBrightness(_LayerControlMap):
+    """The photo's luminance at the layer's resolution: a map of where the photo is bright, the same
+    for every class (``target`` is checked, then unused) and computed with no model beyond the one
+    forward pass that gives the layer's size.
+
+    A map that keeps the bright pixels keeps the pixels that SSIM, FSIM and MSE (three of AVX's four
+    terms, which compare the masked photo with the photo and never ask the model) lose most by
+    blacking out; this control shows what a map earns from that alone.
+
+    ``attribute`` takes the uint8 RGB photos as ``images``; without them the first input is read as
+    the photo (uint8 as given; a float input is mapped to 0-255 by each example's minimum and maximum
+    over all channels, which only approximates the photo when the input is normalised per channel).
+    """
+
+    @log_usage()
+    def attribute(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        attribute_to_layer_input: bool = False,
+        images: Tensor | None = None,
+    ) -> Tensor:
+        r"""The luminance of each example's photo, at the layer's resolution.
+
+        Args:
+            inputs: (N, ...) tensor or tuple of tensors passed to ``forward_func``.
+            target: Captum's target forms for an (N, C) output (checked, unused).
+            additional_forward_args: further arguments of ``forward_func``.
+            attribute_to_layer_input: use the layer input's resolution.
+            images: (N, 3, H, W) uint8 RGB photos the inputs were made from (None: read from the
+                first input, see the class).
+
+        Returns:
+            (N, 1, U, V) float32 tensor of luma values in [0, 255], on the first input's device.
+        """
+        first, size, _ = _layer_pass(self, inputs, target, additional_forward_args, attribute_to_layer_input)
+        photos = as_uint8_images(first) if images is None else images
+        if photos.shape[0] != first.shape[0]:
+            raise ValueError(f"{photos.shape[0]} images for {first.shape[0]} inputs")
+        return luminance(photos, size).to(device=first.device, dtype=torch.float32)
 
 
 class LayerSobelCam(LayerAttribution):

@@ -9,7 +9,8 @@ class fails deep inside it (checked, one-line error); it explains logits unless 
 (``score="softmax"`` gives it softmax-probability targets); Score-CAM's batch size is an attribute
 (set, the library's documented way); Score-CAM builds every masked copy of every image of its
 batch at once (N x K x 3 x H x W floats: 7.7 GB for 8 images and 1280 units), so it is run one
-image at a time; its and Ablation-CAM's per-image progress bars have no public switch (silenced
+image at a time (and inside :func:`shared_score_cam_forwards` its masked forward passes are shared
+between the classes of an image); its and Ablation-CAM's per-image progress bars have no public switch (silenced
 for the call); Ablation-CAM swaps the layer out of the model while it runs (put back on every
 path); FullGrad prints a notice (swallowed); RandomCAM draws its channel weights from NumPy's
 global generator (seeded per image for the call, the generator's state restored); and SobelCAM is
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextvars import ContextVar
 from functools import cache, partial
 from io import StringIO
 from typing import Any, Literal
@@ -38,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import pytorch_grad_cam
 import torch
-from pytorch_grad_cam import AblationLayer, AblationLayerVit, GradCAMPlusPlus, LayerCAM
+from pytorch_grad_cam import AblationLayer, AblationLayerVit, GradCAMPlusPlus, LayerCAM, ScoreCAM
 from pytorch_grad_cam import ablation_cam as ablation_cam_module
 from pytorch_grad_cam import score_cam as score_cam_module
 from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
@@ -52,7 +54,7 @@ from captum_advise.attr.model_state import preserved_state
 from captum_advise.attr.smoothing import library_scaled
 from captum_advise.catalogue import CATALOGUE, MethodEntry
 
-__all__ = ["Score", "library_maps", "sobel_maps"]
+__all__ = ["Score", "library_maps", "shared_score_cam_forwards", "sobel_maps"]
 
 Score = Literal["softmax", "logit"]
 SCORE_TARGETS = {"softmax": ClassifierOutputSoftmaxTarget, "logit": ClassifierOutputTarget}
@@ -162,6 +164,92 @@ class _SignedGradientsLayerCAM(LayerCAM):
 SIGNED_GRADIENT_CLASSES = {GradCAMPlusPlus: _SignedGradientsGradCAMPlusPlus, LayerCAM: _SignedGradientsLayerCAM}
 
 
+class _ScoreCamOutputs:
+    """The model's outputs for the masked copies of images Score-CAM explained inside
+    :func:`shared_score_cam_forwards`: per model, layer and reshape transform (the objects
+    themselves, kept alive and compared by identity) and batch size, the image and its outputs, one
+    (B, C) tensor per forward pass, in the library's order."""
+
+    def __init__(self) -> None:
+        self.kept: list[tuple[tuple[object, ...], Tensor, list[Tensor]]] = []
+
+    def find(self, key: tuple[object, ...], image: Tensor) -> list[Tensor] | None:
+        for kept_key, kept_image, outputs in self.kept:
+            same_key = all(mine is theirs for mine, theirs in zip(kept_key[:3], key[:3], strict=True))
+            same_key = same_key and kept_key[3] == key[3]
+            if same_key and kept_image.shape == image.shape and torch.equal(kept_image, image):
+                return outputs
+        return None
+
+
+_SCORE_CAM_OUTPUTS: ContextVar[_ScoreCamOutputs | None] = ContextVar("score_cam_outputs", default=None)
+
+
+@contextmanager
+def shared_score_cam_forwards() -> Iterator[None]:
+    """Score-CAM's masked forward passes shared between the classes of an image inside the block.
+
+    Score-CAM's masked copies of an image, and so the model's outputs for them, do not depend on
+    the class explained; only the score read from the outputs does. Inside the block the outputs
+    of each image's masked copies are kept (C floats per copy: 5 MB for 1280 copies and 1000
+    classes) and read again when the same image (equal values) is explained at the same layer and
+    batch size for another class: the maps are those of separate calls to the bit (the same
+    batches give the same outputs), at half the forward passes for two classes. The model must not
+    change inside the block.
+    """
+    token = _SCORE_CAM_OUTPUTS.set(_ScoreCamOutputs())
+    try:
+        yield
+    finally:
+        _SCORE_CAM_OUTPUTS.reset(token)
+
+
+class _ReplayedForwards:
+    """Stands in for the model inside Score-CAM's weights: the kept outputs in order, or the model's
+    outputs, kept."""
+
+    def __init__(self, model: nn.Module, outputs: list[Tensor], replay: bool):
+        self.model, self.outputs, self.replay, self.calls = model, outputs, replay, 0
+
+    def __call__(self, batch: Tensor) -> Tensor:
+        if self.replay:
+            output = self.outputs[self.calls]
+            if output.shape[0] != batch.shape[0]:
+                raise RuntimeError("Score-CAM's kept outputs do not match its masked batches")
+        else:
+            output = self.model(batch)
+            self.outputs.append(output)
+        self.calls += 1
+        return output
+
+
+class _SharedForwardsScoreCAM(ScoreCAM):
+    """1.5.7's Score-CAM, its masked forward passes shared between classes inside :func:`shared_score_cam_forwards`."""
+
+    def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+        kept = _SCORE_CAM_OUTPUTS.get()
+        if kept is None or input_tensor.shape[0] != 1:
+            return super().get_cam_weights(input_tensor, target_layer, targets, activations, grads)
+        # A Captum attribution hands the library a fresh wrapper of its forward function per call:
+        # the wrapper names what it runs.
+        computes = getattr(self.model, "computes", self.model)
+        key = (computes, target_layer, self.activations_and_grads.reshape_transform, getattr(self, "batch_size", 16))
+        outputs = kept.find(key, input_tensor)
+        forwards = _ReplayedForwards(self.model, [] if outputs is None else outputs, replay=outputs is not None)
+        model, self.model = self.model, forwards
+        try:
+            weights = super().get_cam_weights(input_tensor, target_layer, targets, activations, grads)
+        finally:
+            self.model = model
+        if outputs is None:
+            kept.kept.append((key, input_tensor.detach().clone(), forwards.outputs))
+        return weights
+
+
+# The library's classes the binding runs in their place.
+SHARED_FORWARD_CLASSES = {ScoreCAM: _SharedForwardsScoreCAM}
+
+
 def _library_entry(name: str) -> MethodEntry:
     """The catalogue row of a method the binding runs; one-line error for any other name."""
     row = CATALOGUE.get(name)
@@ -182,6 +270,7 @@ def _cam_class(library_class: str, base: str | None, input_resolution: bool, rel
         base_row = _library_entry(base)
         base_class = _cam_class(base_row.library_class, None, False, relu, gradient_relu)
         return partial(library, base_method=base_class)
+    library = SHARED_FORWARD_CLASSES.get(library, library)
     if not gradient_relu:
         library = SIGNED_GRADIENT_CLASSES.get(library, library)
     suffix = ("" if relu else "NoMapReLU") + ("" if gradient_relu else "NoGradientReLU")

@@ -70,6 +70,12 @@ class _FirstInputModel(nn.Module):
     def forward(self, first: Tensor) -> Tensor:
         return self.forward_func(first, *self.others, *self.extra)
 
+    @property
+    def computes(self) -> object:
+        """What gives its outputs: ``forward_func`` when no other input or argument is bound (two
+        wrappers of it then compute the same thing), else the wrapper itself."""
+        return self.forward_func if not self.others and not self.extra else self
+
 
 class _LibraryLayerCam(LayerAttribution, GradientAttribution):
     method: ClassVar[str]

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "GEOMETRIES",
     "PAPER_DENSITIES",
+    "PENALTIES",
     "PRESET_NAMES",
     "QUANTUS_METRICS",
     "RANDOMIZED_MODULES",
@@ -35,5 +36,6 @@ GEOMETRIES = ("squash", "crop")
 UPSAMPLE_MODES = ("matlab_bicubic", "bicubic", "bilinear")
 PAPER_DENSITIES = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225)
 SCORES = ("softmax", "logit")
+PENALTIES = ("reference", "delta", "zero", "off")
 RANDOMIZED_MODULES = ("all", "conv-linear")
 QUANTUS_METRICS = ("mprt", "smooth-mprt", "efficient-mprt", "random-logit")

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 from captum_advise.catalogue import ADVISE_RULES, CATALOGUE, method_names, title_of
 from captum_advise.cli.arguments import add_model_arguments, add_new_argument, folder_records, method_list
-from captum_advise.cli.choices import UPSAMPLE_MODES
+from captum_advise.cli.choices import PENALTIES, UPSAMPLE_MODES
 
 if TYPE_CHECKING:
     from captum_advise.data import ImageRecord
+    from captum_advise.evaluation import AnalysisPlan, ProtocolOptions
 
 __all__ = ["add_evaluate_command", "add_merge_command", "default_methods", "evaluator_method_options", "plan_line"]
 
@@ -46,6 +47,34 @@ def _areas(text: str) -> tuple[float, ...]:
     if len({f"{area:g}" for area in areas}) != len(areas):
         raise argparse.ArgumentTypeError(f"--areas values must be distinct, got {text!r}")
     return tuple(areas)
+
+
+def _penalties(text: str) -> tuple[str, ...]:
+    names = tuple(item.strip() for item in text.split(","))
+    unknown = [name for name in names if name not in PENALTIES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"--penalty wants names from {', '.join(PENALTIES)}, got {', '.join(unknown)}")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--penalty names must be distinct, got {text!r}")
+    return names
+
+
+def _margin(text: str) -> float:
+    try:
+        margin = float(text)
+    except ValueError:
+        margin = float("nan")
+    if not margin > 0 or margin == float("inf"):
+        raise argparse.ArgumentTypeError(f"--margin wants a number > 0 (in AVX units, e.g. 0.02), got {text!r}")
+    return margin
+
+
+def _primary(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"avx(@[0-9.]+)?(/[a-z_]+)?", text):
+        raise argparse.ArgumentTypeError(f"--primary wants avx, avx@Q, avx/PENALTY or avx@Q/PENALTY, got {text!r}")
+    return text
 
 
 def _draws(text: str) -> int:
@@ -111,10 +140,32 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--penalty",
-        choices=("reference", "off"),
-        default="reference",
-        help="the protocol's penalty for a lost prediction (Hit = 0): reference, or off (raw scores) "
-        "[default: reference]",
+        type=_penalties,
+        default=("reference", "zero"),
+        help="how a lost prediction (Hit = 0) is scored, one or more, all from the same masked images: "
+        "reference (scaled by the probability gap where the two class maps pass the CS check, AVX 0 where they "
+        "fail it), delta (every lost class scaled), zero (every lost class AVX 0), off (raw scores); the first "
+        "gives the records' AD/SSIM/FSIM/MSE/AVX columns, each further one its own avx/NAME columns "
+        "[default: reference,zero]",
+    )
+    parser.add_argument(
+        "--ties",
+        choices=("random", "row_major"),
+        default="random",
+        help="how the matched areas break ties between equal map values: at random, seeded by the map and the "
+        "photo, or row-major (the top rows first) [default: random]",
+    )
+    parser.add_argument(
+        "--primary",
+        type=_primary,
+        help="the primary measure, declared before the data: avx[@Q][/PENALTY] [default: avx@0.5/zero where the "
+        "run computes it]",
+    )
+    parser.add_argument(
+        "--margin",
+        type=_margin,
+        default=0.02,
+        help="the equivalence margin of the paired comparisons, in AVX units [default: 0.02]",
     )
     parser.add_argument("--limit", type=int, help="only the first N images (after sharding)")
     parser.add_argument(
@@ -224,10 +275,9 @@ def plan_line(methods: list[str], photos: int, controls: bool, auc_steps: int, d
     line += f": roughly {seconds:.0f} s per photo on a 2-core CPU, {_duration(total)} in all"
     slow = [name for name in method_names(compared=True, cost="slow") if name not in run]
     if slow:
-        titles = " and ".join(title_of(name) for name in slow)
-        line += (
-            f"; {titles} take{'s' * (len(slow) == 1)} minutes per photo here: the paper's full set is --methods "
-            + ",".join(method_names(compared=True))
+        times = ", ".join(f"{title_of(name)} about {CATALOGUE[name].cpu_seconds:.0f} s" for name in slow)
+        line += f"; left out here ({times} per photo): the paper's full set is --methods " + ",".join(
+            method_names(compared=True)
         )
     return line
 
@@ -268,7 +318,26 @@ def _records(args: argparse.Namespace) -> list[ImageRecord]:
     return records[: args.limit] if args.limit is not None else records
 
 
+def _protocol_and_plan(args: argparse.Namespace) -> tuple[ProtocolOptions, AnalysisPlan]:
+    """The protocol's options and the analysis plan; a one-line error for a primary measure the run does not compute."""
+    from captum_advise.evaluation import AnalysisPlan, ProtocolOptions
+
+    protocol = ProtocolOptions(
+        mask=args.mask,
+        tau=args.tau,
+        o=args.o,
+        auc_steps=args.auc_steps,
+        areas=args.areas,
+        penalty=args.penalty,
+        ties=args.ties,
+    )
+    plan = AnalysisPlan(primary=args.primary, margin=args.margin)
+    plan.primary_measure(protocol.areas, protocol.penalties)
+    return protocol, plan
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
+    _protocol_and_plan(args)
     records = _records(args)
     if not records:
         raise ValueError(f"no images to evaluate in {args.images}")
@@ -279,11 +348,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> int:
-    from captum_advise.evaluation import EvaluationConfig, ProtocolOptions, run_evaluation
+    from captum_advise.evaluation import EvaluationConfig, run_evaluation
     from captum_advise.models import load_model
     from captum_advise.runs.ranks import is_main_rank
 
     methods = args.methods or list(default_methods(args.device))
+    protocol, plan = _protocol_and_plan(args)
     loaded = load_model(args.model, args.weights, device=args.device)
     if is_main_rank() and not args.quiet:
         LOGGER.info(plan_line(methods, len(records), not args.no_controls, args.auc_steps, args.device))
@@ -293,9 +363,8 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
         layer=args.layer,
         batch_size=args.batch_size,
         device=args.device,
-        protocol=ProtocolOptions(
-            mask=args.mask, tau=args.tau, o=args.o, auc_steps=args.auc_steps, areas=args.areas, penalty=args.penalty
-        ),
+        protocol=protocol,
+        plan=plan,
         method_limits=args.method_limit,
         method_options=evaluator_method_options(args),
         geometry=args.geometry,
@@ -312,6 +381,7 @@ def _evaluate_locked(args: argparse.Namespace, records: list[ImageRecord]) -> in
 
 def run_merge(args: argparse.Namespace) -> int:
     from captum_advise.evaluation import merge_records, read_records, summary_table
+    from captum_advise.evaluation.families import plan_of_settings
     from captum_advise.evaluation.summary import summary_heading
     from captum_advise.runs.output_files import atomic_write_text, locked_output
     from captum_advise.runs.settings import check_settings, common_settings
@@ -328,7 +398,8 @@ def run_merge(args: argparse.Namespace) -> int:
         rows = read_records(args.out / "records.csv")
         methods = {row["method"] for row in rows}
         heading = summary_heading(settings, len({row["image"] for row in rows}), methods=methods) if settings else ""
-        atomic_write_text(args.out / "summary.md", summary_table(rows, heading))
+        plan, primary = plan_of_settings(settings or {})
+        atomic_write_text(args.out / "summary.md", summary_table(rows, heading, plan, primary))
     print(f"merged {count} record{'s' * (count != 1)} from {len(sources)} shards into {args.out}\n")
     print((args.out / "summary.md").read_text())
     return 0

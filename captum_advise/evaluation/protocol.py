@@ -9,7 +9,10 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from captum_advise.cams.seeds import content_seed
 from captum_advise.metrics import (
+    PENALTIES,
+    Penalty,
     Scores,
     apply_penalty,
     average_drop,
@@ -21,6 +24,7 @@ from captum_advise.metrics import (
     hit,
     kept_area,
     mask_images,
+    measured_where,
     normalized_mse,
     passes_check,
     recorded_cs,
@@ -29,10 +33,20 @@ from captum_advise.metrics import (
     top_area_masks,
 )
 
-__all__ = ["AREA_METRICS", "DEFAULT_AREAS", "ProtocolOptions", "area_columns", "score_maps"]
+__all__ = [
+    "AREA_METRICS",
+    "DEFAULT_AREAS",
+    "DEFAULT_PENALTIES",
+    "ProtocolOptions",
+    "area_columns",
+    "score_maps",
+    "scoring_columns",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 DEFAULT_AREAS = (0.1, 0.25, 0.5)
+# The reference's scoring first (the records' unsuffixed columns), then every lost class scored 0.
+DEFAULT_PENALTIES: tuple[Penalty, ...] = ("reference", "zero")
 # What is scored again at each matched area.
 AREA_METRICS = ("hit", "ad", "ssim", "fsim", "mse", "avx")
 
@@ -40,6 +54,25 @@ AREA_METRICS = ("hit", "ad", "ssim", "fsim", "mse", "avx")
 def area_columns(areas: tuple[float, ...]) -> tuple[str, ...]:
     """The records' columns of the matched areas: ``avx@0.1``, ``hit@0.1``, ... for each area."""
     return tuple(f"{metric}@{area:g}" for area in areas for metric in AREA_METRICS)
+
+
+def scoring_columns(areas: tuple[float, ...], penalties: tuple[str, ...]) -> tuple[str, ...]:
+    """The records' AVX columns of the scorings after the first: ``avx/zero``, ``avx@0.1/zero``, ... (the
+    first scoring's are the unsuffixed ``avx``, ``avx@0.1``, ...)."""
+    return tuple(
+        f"avx{suffix}/{penalty}" for penalty in penalties[1:] for suffix in ("", *(f"@{area:g}" for area in areas))
+    )
+
+
+def check_penalties(penalties: tuple[str, ...]) -> None:
+    """One-line error for scorings that are not distinct names of :data:`~captum_advise.metrics.PENALTIES`."""
+    if not penalties:
+        raise ValueError(f"at least one penalty is needed: choose from {', '.join(PENALTIES)}")
+    unknown = [penalty for penalty in penalties if penalty not in PENALTIES]
+    if unknown:
+        raise ValueError(f"penalty must be one of {', '.join(PENALTIES)}, got {', '.join(map(repr, unknown))}")
+    if len(set(penalties)) != len(penalties):
+        raise ValueError(f"penalties must be distinct, got {', '.join(penalties)}")
 
 
 def check_areas(areas: tuple[float, ...]) -> None:
@@ -69,8 +102,18 @@ class ProtocolOptions:
             keeps exactly its top q of the pixels (:func:`~captum_advise.metrics.top_area_masks`),
             with the same check and penalty; each area costs one forward pass per map. () turns
             them off.
-        penalty: ``"reference"`` (a lost prediction is penalised: spec §5) or ``"off"`` (the raw
-            AD, SSIM, FSIM and MSE enter AVX whatever the masked image's prediction).
+        penalty: how a lost prediction (Hit = 0) is scored, one or more of
+            :data:`~captum_advise.metrics.PENALTIES` (a name or a tuple of names), all computed
+            from the same masked images: ``"reference"`` (spec §5: scaled by delta where the maps
+            pass the CS check, AVX 0 where they fail it), ``"delta"`` (every lost prediction
+            scaled by delta), ``"zero"`` (every lost prediction scores AVX 0), ``"off"`` (the raw
+            AD, SSIM, FSIM and MSE). The first gives the records' AD, SSIM, FSIM, MSE and AVX
+            columns; each further one adds its AVX columns (:func:`scoring_columns`). Default:
+            the reference's, then ``"zero"``.
+        ties: how the matched areas break ties between pixels of equal value: ``"random"`` (a
+            random order seeded by the map's and the photo's values, so the same map of the same
+            photo keeps the same pixels in every run and batch) or ``"row_major"`` (the top rows
+            first: how records written before the random order were scored).
     """
 
     mask: Literal["binary", "soft"] = "binary"
@@ -79,12 +122,21 @@ class ProtocolOptions:
     batch_size: int = 32
     auc_steps: int = 32
     areas: tuple[float, ...] = DEFAULT_AREAS
-    penalty: Literal["reference", "off"] = "reference"
+    penalty: Penalty | tuple[Penalty, ...] = DEFAULT_PENALTIES
+    ties: Literal["random", "row_major"] = "random"
 
     def __post_init__(self) -> None:
         check_areas(self.areas)
-        if self.penalty not in ("reference", "off"):
-            raise ValueError(f"penalty must be 'reference' or 'off', got {self.penalty!r}")
+        penalties = (self.penalty,) if isinstance(self.penalty, str) else tuple(self.penalty)
+        check_penalties(penalties)
+        object.__setattr__(self, "penalty", penalties)
+        if self.ties not in ("random", "row_major"):
+            raise ValueError(f"ties must be 'random' or 'row_major', got {self.ties!r}")
+
+    @property
+    def penalties(self) -> tuple[Penalty, ...]:
+        """The scorings, the records' main one first."""
+        return self.penalty  # type: ignore[return-value]
 
 
 def score_maps(
@@ -134,7 +186,9 @@ def score_maps(
         mask keeps), deletion and insertion AUC for c1 (NaN when ``options.auc_steps`` is 0), and
         for each matched area q, ``hit@q``, ``ad@q``, ``ssim@q``, ``fsim@q``, ``mse@q``, ``avx@q``
         (:func:`area_columns`: the image masked to the map's top q of the pixels; the check is
-        the one above, a property of the two maps, so it does not change with q), on the CPU.
+        the one above, a property of the two maps, so it does not change with q), all under the
+        first of ``options.penalties``; then for each further penalty P, ``avx/P`` and ``avx@q/P``
+        (:func:`scoring_columns`); on the CPU.
     """
     if cs_of == "maps":
         cs = class_sensitivity(maps, second_maps).cpu()
@@ -147,19 +201,25 @@ def score_maps(
         raise ValueError(f"cs_of must be 'maps' or 'masked_images', got {cs_of!r}")
     check = passes_check(cs, options.tau)
     predicted_m = predicted[image_index].cpu()
-    raw = _masked_image_scores(classify, images, image_index, maps, predicted_m, check, options, progress)
+    seeds = _tie_seeds(images, image_index, maps) if options.ties == "random" and options.areas else None
+    raw = _masked_image_scores(classify, images, image_index, maps, predicted_m, check, options, seeds, progress)
     original_probabilities = probabilities[image_index].cpu()
     count = maps.shape[0]
 
-    def scored(variant: int) -> dict[str, Tensor]:
+    def scored(variant: int, penalty: Penalty) -> dict[str, Tensor]:
         part = {name: values[variant * count : (variant + 1) * count] for name, values in raw.items()}
-        return _penalised(part, original_probabilities, predicted_m, check, options)
+        return _penalised(part, original_probabilities, predicted_m, check, options, penalty)
 
-    reference = scored(0)
+    main, *others = options.penalties
+    reference = scored(0, main)
     matched = {}
     for variant, area in enumerate(options.areas, start=1):
-        at_area = scored(variant)
+        at_area = scored(variant, main)
         matched |= {f"{metric}@{area:g}": at_area[metric] for metric in AREA_METRICS}
+    for penalty in others:
+        matched[f"avx/{penalty}"] = scored(0, penalty)["avx"]
+        for variant, area in enumerate(options.areas, start=1):
+            matched[f"avx@{area:g}/{penalty}"] = scored(variant, penalty)["avx"]
     deletion = insertion = torch.full_like(reference["ad"], torch.nan)
     if options.auc_steps > 0:
         if mean_colour is None:
@@ -192,14 +252,15 @@ def _masked_image_scores(
     predicted: Tensor,
     check: Tensor,
     options: ProtocolOptions,
+    seeds: list[int] | None,
     progress: Callable[[int, int], None] | None,
 ) -> dict[str, Tensor]:
     """Probabilities, SSIM, FSIM and MSE of every masked image: the reference's mask of every map,
     then each matched area's, in that order ((1 + len(areas)) x M rows, on the CPU).
 
-    Under the reference's penalty, a masked image that lost the class (Hit = 0) of a map that fails
-    the check scores SSIM = FSIM = 0 and MSE = 1 whatever it looks like: its SSIM, FSIM and MSE are
-    not computed (NaN here, replaced by the penalty).
+    A masked image that every asked penalty scores AVX 0 (a lost class under ``"zero"``, or under
+    ``"reference"`` where the maps fail the check) scores SSIM = FSIM = 0 and MSE = 1 whatever it
+    looks like: its SSIM, FSIM and MSE are not computed (NaN here, replaced by the penalty).
     """
     count = maps.shape[0]
     total = count * (1 + len(options.areas))
@@ -209,15 +270,19 @@ def _masked_image_scores(
     for jobs in torch.arange(total).split(options.batch_size):
         variants, rows = jobs // count, jobs % count
         masked = torch.cat(
-            [_masked(images, image_index, maps, rows[variants == v], options, v) for v in variants.unique().tolist()]
+            [
+                _masked(images, image_index, maps, rows[variants == v], options, v, seeds)
+                for v in variants.unique().tolist()
+            ]
         )
         index = image_index[rows.to(image_index.device)]
         with torch.inference_mode():
             masked_probabilities = classify(masked).cpu()
         parts["probabilities"].append(masked_probabilities)
-        needed = torch.ones(len(jobs), dtype=torch.bool)
-        if options.penalty == "reference":
-            needed = hit(masked_probabilities, predicted[rows]) | check[rows]
+        hits = hit(masked_probabilities, predicted[rows])
+        needed = torch.zeros(len(jobs), dtype=torch.bool)
+        for penalty in options.penalties:
+            needed |= measured_where(hits, check[rows], penalty)
         kept, at = masked[needed.to(masked.device)], index[needed.to(index.device)]
         for name, values in (
             ("ssim", ssim_against(kept, images, ssim_moments, at)),
@@ -232,27 +297,45 @@ def _masked_image_scores(
     return {name: torch.cat(values) for name, values in parts.items()}
 
 
+def _tie_seeds(images: Tensor, image_index: Tensor, maps: Tensor) -> list[int]:
+    """Each map's seed of its matched areas' random tie order: from its own values and its photo's."""
+    photo_seeds = {int(n): content_seed(images[n]) for n in image_index.unique().tolist()}
+    return [content_seed(maps[m], photo_seeds[int(image_index[m])]) for m in range(maps.shape[0])]
+
+
 def _masked(
-    images: Tensor, image_index: Tensor, maps: Tensor, rows: Tensor, options: ProtocolOptions, variant: int
+    images: Tensor,
+    image_index: Tensor,
+    maps: Tensor,
+    rows: Tensor,
+    options: ProtocolOptions,
+    variant: int,
+    seeds: list[int] | None,
 ) -> Tensor:
     """The masked images of ``maps[rows]``: the reference's mask (variant 0) or matched area ``variant``."""
     rows = rows.to(maps.device)
     originals = images[image_index[rows]]
     if variant == 0:
         return mask_images(originals, maps[rows], options.mask)
-    keep = top_area_masks(maps[rows], options.areas[variant - 1]).unsqueeze(1)
+    row_seeds = None if seeds is None else [seeds[int(m)] for m in rows.tolist()]
+    keep = top_area_masks(maps[rows], options.areas[variant - 1], row_seeds).unsqueeze(1)
     return torch.where(keep, originals, 0)
 
 
 def _penalised(
-    raw: dict[str, Tensor], probabilities: Tensor, predicted: Tensor, check: Tensor, options: ProtocolOptions
+    raw: dict[str, Tensor],
+    probabilities: Tensor,
+    predicted: Tensor,
+    check: Tensor,
+    options: ProtocolOptions,
+    penalty: Penalty,
 ) -> dict[str, Tensor]:
-    """hit, y, o, AD, SSIM, FSIM, MSE (penalised as ``options.penalty`` says) and AVX of masked images."""
+    """hit, y, o, AD, SSIM, FSIM, MSE (penalised as ``penalty`` says) and AVX of masked images."""
     hits = hit(raw["probabilities"], predicted)
     ad, y, o = average_drop(probabilities, raw["probabilities"], predicted, options.o)
     scores = Scores(ad, raw["ssim"], raw["fsim"], raw["mse"])
-    if options.penalty == "reference":
-        scores = apply_penalty(scores, hits, check, y, o)
+    if penalty != "off":
+        scores = apply_penalty(scores, hits, check, y, o, penalty)
     return {
         "hit": hits.double(),
         "y": y,

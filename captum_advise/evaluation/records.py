@@ -1,7 +1,8 @@
 """records.csv: one row per image x method x ADVISE group (x random-groups draw); append, resume, merge shards.
 
-Its columns are :data:`COLUMNS`, then the matched areas' (``avx@0.1``, ...: :func:`record_columns`);
-a file's header says which areas it holds.
+Its columns are :data:`COLUMNS`, then the matched areas' (``avx@0.1``, ...), then the AVX columns of
+the scorings after the first (``avx/zero``, ``avx@0.1/zero``, ...: :func:`record_columns`); a
+file's header says which areas and scorings it holds.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from captum_advise.evaluation.protocol import AREA_METRICS, area_columns
+from captum_advise.evaluation.protocol import AREA_METRICS, area_columns, scoring_columns
 from captum_advise.runs.output_files import atomic_write_csv, csv_text
 
 __all__ = [
@@ -56,14 +57,15 @@ COLUMNS = (
 RECORD_KEY = ("image", "method", "group", "draw")
 
 
-def record_columns(areas: Sequence[float]) -> tuple[str, ...]:
-    """The columns of a records.csv with these matched areas."""
-    return (*COLUMNS, *area_columns(tuple(areas)))
+def record_columns(areas: Sequence[float], penalties: Sequence[str] = ("reference",)) -> tuple[str, ...]:
+    """The columns of a records.csv with these matched areas and scorings (the first one's unsuffixed)."""
+    return (*COLUMNS, *area_columns(tuple(areas)), *scoring_columns(tuple(areas), tuple(penalties)))
 
 
-def _header_areas(fieldnames: Sequence[str], path: Path) -> tuple[float, ...]:
-    """The matched areas a records.csv header holds; ValueError if it is not a header of this version."""
-    extra = list(fieldnames[len(COLUMNS) :])
+def _header_layout(fieldnames: Sequence[str], path: Path) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """The matched areas and the further scorings a records.csv header holds; ValueError if it is not
+    a header of this version."""
+    extra = [name for name in fieldnames[len(COLUMNS) :] if "/" not in name]
     areas = []
     for first in range(0, len(extra), len(AREA_METRICS)):
         _, _, area = extra[first].partition("@")
@@ -71,9 +73,11 @@ def _header_areas(fieldnames: Sequence[str], path: Path) -> tuple[float, ...]:
             areas.append(float(area))
         except ValueError:
             break
-    if tuple(fieldnames[: len(COLUMNS)]) != COLUMNS or tuple(fieldnames) != record_columns(areas):
+    further = [name.partition("/")[2] for name in fieldnames if name.startswith("avx/")]
+    penalties = ("main", *further)  # the first scoring is not named in the header
+    if tuple(fieldnames[: len(COLUMNS)]) != COLUMNS or tuple(fieldnames) != record_columns(areas, penalties):
         raise ValueError(f"{path} is not a {path.name} of this version (columns {list(fieldnames)})")
-    return tuple(areas)
+    return tuple(areas), penalties
 
 
 # What each column of a records file may hold (the columns of other experiments' CSVs too): text
@@ -122,7 +126,7 @@ def _rows_of(text: str, path: Path, columns: Sequence[str] | None, optional: Seq
     if reader.fieldnames is None:
         return []
     if columns is None:
-        columns = record_columns(_header_areas(reader.fieldnames, path))
+        columns = record_columns(*_header_layout(reader.fieldnames, path))
     if tuple(reader.fieldnames) != tuple(columns):
         raise ValueError(f"{path} is not a {path.name} of this version (columns {reader.fieldnames})")
     rows = list(reader)
@@ -144,7 +148,7 @@ def read_records(
 ) -> list[dict[str, str]]:
     """The rows of a records.csv (empty list if there is none), every cell checked.
 
-    ``columns`` None: a records.csv's, with whatever matched areas its header holds. Every line
+    ``columns`` None: a records.csv's, with whatever matched areas and scorings its header holds. Every line
     must have the file's columns, and every cell what its column holds (a name, a
     count, a number in its range; ``optional`` columns may be empty): otherwise a ``ValueError``
     names the file, the line and the cell, so that a run stops before any work. A last line
@@ -214,14 +218,16 @@ def merged_rows(sources: Sequence[Path]) -> list[dict[str, str]]:
 def merge_records(sources: list[Path], destination: Path) -> int:
     """Join shards' records.csv into one, dropping duplicate (image, method, group, draw) rows.
 
-    The shards must hold the same columns (the same matched areas).
+    The shards must hold the same columns (the same matched areas and scorings).
 
     Returns:
         The number of rows written.
     """
     headers = {tuple(_header_of(source)) for source in sources}
     if len(headers) > 1:
-        raise ValueError("the shards' records.csv have different columns (other matched areas): merge like with like")
+        raise ValueError(
+            "the shards' records.csv have different columns (other matched areas or scorings): merge like with like"
+        )
     merged = merged_rows(sources)
     atomic_write_csv(destination, headers.pop() if headers else COLUMNS, merged)
     return len(merged)

@@ -17,6 +17,7 @@ from torch import Tensor
 from captum_advise.attr.model_state import channels_last_inputs
 from captum_advise.catalogue import method_names
 from captum_advise.data import ImageReadError, ImageRecord, batches, noise_generator, salt_and_pepper
+from captum_advise.evaluation.families import FAMILY_TEXT, AnalysisPlan
 from captum_advise.evaluation.methods import ExplanationBatch, MethodMaps, build_method
 from captum_advise.evaluation.protocol import ProtocolOptions, score_maps
 from captum_advise.evaluation.records import (
@@ -58,7 +59,9 @@ class EvaluationConfig:
         layer: the explained layer (default: the preset's reference layer).
         batch_size: images per explanation batch.
         device: where the model and images live.
-        protocol: the protocol's options (mask, tau, o).
+        protocol: the protocol's options (mask, tau, o, areas, penalties, ties).
+        plan: what the summary tests, declared before the data (primary measure, margin): recorded
+            in ``settings.json``, so a folder is not resumed under another plan.
         method_limits: method -> evaluate it on the first N images only (slow methods).
         method_options: method -> keyword options of its adapter
             (:mod:`captum_advise.evaluation.methods`).
@@ -77,6 +80,7 @@ class EvaluationConfig:
     batch_size: int = 8
     device: str | torch.device = "cpu"
     protocol: ProtocolOptions = field(default_factory=ProtocolOptions)
+    plan: AnalysisPlan = field(default_factory=AnalysisPlan)
     method_limits: dict[str, int] = field(default_factory=dict)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     noise_density: float = 0.0
@@ -175,6 +179,12 @@ def evaluation_settings(loaded: LoadedModel, config: EvaluationConfig) -> dict[s
     options = {
         "geometry": config.geometry,
         "protocol": config.protocol,
+        "analysis": {
+            "primary": config.plan.primary_measure(config.protocol.areas, config.protocol.penalties),
+            "margin": config.plan.margin,
+            "alpha": config.plan.alpha,
+            "families": dict(FAMILY_TEXT),
+        },
         "method_options": config.method_options,
         "controls": config.controls,
         "noise_density": config.noise_density,
@@ -282,7 +292,7 @@ def _run_locked(
         atomic_write_csv(out / "skipped.csv", ("image", "reason"), skipped)
     pending = pending[rank::size]
     path = out / "records.csv"
-    columns = record_columns(config.protocol.areas)
+    columns = record_columns(config.protocol.areas, config.protocol.penalties)
     if size > 1:
         path = rank_folder(out) / "records.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -303,7 +313,8 @@ def _run_locked(
             heading += (
                 f"Left out {len(skipped)} unreadable image{'s' * (len(skipped) != 1)} (skipped.csv): {names}.\n\n"
             )
-        atomic_write_text(out / "summary.md", warning + summary_table(all_rows, heading))
+        primary = config.plan.primary_measure(config.protocol.areas, config.protocol.penalties)
+        atomic_write_text(out / "summary.md", warning + summary_table(all_rows, heading, config.plan, primary))
     gather(None)  # the other ranks return once rank 0 has merged
     return read_records(out / "records.csv")
 

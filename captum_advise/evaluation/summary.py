@@ -1,11 +1,13 @@
 """summary.md: a Table-1-style table from records.csv, with its controls, matched areas and paired tests.
 
-The page stands on its own: a heading with the run's model, weights, layer, photos and options; the
-table with short method names, AVX first, and a legend below it for the rows present; what the
-comparisons say, in sentences (which controls score at or above which methods; each ADVISE row
-against its random-groups twin); AVX at matched areas; and the paired differences with Holm-adjusted
-p-values. A row of the random-groups twin is, per image, the mean over its draws (the oracle's
-best group is taken within each draw first). Intervals are
+The page stands on its own: a heading with the run's model, weights, layer, photos and options;
+what the comparisons say, family by family, with the statistics the run declared before its data
+(:mod:`captum_advise.evaluation.families`: primary measure, margin, families, Holm within each;
+every verdict word follows its family's adjusted p); the table with short method names, AVX first,
+and a legend below it for the rows present; where each line's AVX comes from (hit, the CS check's
+pass rate, the share of its AVX earned on photos where the class was lost); AVX at matched areas
+under every scoring; and the paired differences. A row of the random-groups twin is, per image,
+the mean over its draws (the oracle's best group is taken within each draw first). Intervals are
 95% intervals over images: Wilson's for hit (a proportion), Student-t's for the other means (the
 samples are often small: 8 or 16 images, where the normal z would be about 10-17% too narrow),
 kept inside each measure's range; rows with fewer than 10 images are marked, since their intervals
@@ -19,15 +21,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from captum_advise.catalogue import CATALOGUE, method_names, title_of
-from captum_advise.evaluation.intervals import bounded_interval, holm, mean_interval, paired_p_value
+from captum_advise.evaluation.families import FAMILIES, FAMILY_TEXT, AnalysisPlan, Comparison, compare
+from captum_advise.evaluation.intervals import bounded_interval, mean_interval
 
 __all__ = [
     "control_titles",
     "format_interval",
     "legend",
     "method_titles",
-    "paired_rows",
     "per_image_lines",
+    "planned_comparisons",
     "summary_heading",
     "summary_rows",
     "summary_table",
@@ -80,15 +83,18 @@ READING_GUIDE = (
     "How to read this page. Each method's map of a photo is used as a mask, and the masked photo is given to "
     "the model again. **AVX** (↑, the paper's score) is the harmonic mean of 1 - AD, SSIM, FSIM and 1 - MSE: "
     "**AD** (↓) is the drop of the predicted class's probability, **SSIM** and **FSIM** (↑) how alike the "
-    "masked photo and the photo are, **MSE** (↓) how far apart. **Hit** (↑) says whether the predicted class "
-    "stays among the masked photo's top five; where it does not, the four scores are penalised (scaled down, "
-    "or AVX 0 when the maps of the two top classes correlate above τ: the **CS** check). **Deletion** (↓) and "
-    "**insertion** (↑) AUC (RISE) follow the class's probability as pixels are removed or added in the map's "
-    "order. The **controls** (random map, centre prior, RandomCAM, SobelCAM and ADVISE's random groups) use "
-    "nothing the model learnt, or nothing of ADVISE's grouping: a method shows something only where it scores "
+    "masked photo and the photo are, **MSE** (↓) how far apart; only AD asks the model. **Hit** (↑) says "
+    "whether the predicted class stays among the masked photo's top five. Where it does not, the reference "
+    "penalises the four scores by the **CS** check, a property of the two top classes' maps, not of the masked "
+    "photo: maps that correlate above τ score AVX 0, the others have their scores scaled by the probability "
+    "gap (so a map can lose the class and keep a high AVX). The scoring *zero* (`avx/zero`) gives every lost "
+    "class AVX 0 whatever its CS, and treats every method alike. **Deletion** (↓) and **insertion** (↑) AUC "
+    "(RISE) follow the class's probability as pixels are removed or added in the map's order. The "
+    "**controls** ({controls}, and ADVISE's random groups) use nothing the model learnt, or nothing of "
+    "ADVISE's grouping; *Brightness* uses no model at all: a method shows something only where it scores "
     "above them. A map that keeps more of the photo scores higher whatever it shows, so every map is also "
-    "scored keeping the same share of pixels (**matched areas**, q). What the comparisons say comes first; "
-    "the tables follow."
+    "scored keeping the same share of pixels (**matched areas**, q; ties between equal values broken at "
+    "random). What the comparisons say comes first; the tables follow."
 )
 ROW_NOTES = (
     "What the ADVISE rows are. *Oracle*: for each image, the highest AVX over ADVISE's own kept peak groups "
@@ -104,11 +110,9 @@ ROW_NOTES = (
     "no rule was chosen with them."
 )
 METRICS = ("avx", "hit", "ad", "ssim", "fsim", "mse", "deletion", "insertion", "area")
-PAIRED = (
-    ("avx", "AVX", "higher is better"),
-    ("insertion", "insertion AUC", "higher is better"),
-    ("deletion", "deletion AUC", "lower is better"),
-)
+DEFAULT_PLAN = AnalysisPlan()
+# Measures the comparisons test besides the AVX columns, and whether higher is better.
+CURVES = {"insertion": True, "deletion": False}
 # Columns of a records row that are not averaged over a twin's draws.
 LABEL_COLUMNS = ("image", "label", "predicted", "second", "method", "group", "units", "draw")
 
@@ -197,110 +201,141 @@ def summary_rows(rows: list[dict[str, str]]) -> list[dict[str, object]]:
     return table
 
 
-def _comparisons(titles: Iterable[str]) -> list[tuple[str, str]]:
-    """(line, reference) pairs: each ADVISE line against every baseline and its own twin, and every
-    method line against every control."""
+def _comparisons(titles: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(line, reference, family on the primary measure): each ADVISE line against its twin and Grad-CAM
+    (primary) and every other baseline (secondary), and every method line against every control (controls)."""
     present = set(titles)
-    controls_of_catalogue = control_titles().values()
+    controls_of_catalogue = [t for t in control_titles().values() if t in present]
     methods = [t for t in (*ADVISE_LINES, *method_titles().values()) if t in present]
     baselines = [t for t in method_titles().values() if t in present]
-    controls = [t for t in (*TWINS.values(), *controls_of_catalogue) if t in present]
-    pairs = [(advise, baseline) for advise in ADVISE_LINES if advise in present for baseline in baselines]
-    pairs += [(advise, TWINS[advise]) for advise in ADVISE_LINES if advise in present and TWINS[advise] in present]
-    pairs += [(method, control) for method in methods for control in controls if control in controls_of_catalogue]
+    gradcam = title_of("gradcam")
+    pairs = []
+    for advise in (line for line in ADVISE_LINES if line in present):
+        if TWINS[advise] in present:
+            pairs.append((advise, TWINS[advise], "primary"))
+        pairs += [(advise, b, "primary" if b == gradcam else "secondary") for b in baselines]
+    pairs += [(method, control, "controls") for method in methods for control in controls_of_catalogue]
     return pairs
 
 
-def paired_rows(rows: list[dict[str, str]], metric: str = "avx") -> list[dict[str, object]]:
-    """Paired differences on the images both lines have: each ADVISE line against every baseline and
-    its random-groups twin, and every method against every control.
+def tested_measures(rows: list[dict[str, str]]) -> list[str]:
+    """The columns the comparisons test: every AVX column (each area, each scoring), then deletion and
+    insertion where the run computed them."""
+    columns = list(rows[0]) if rows else []
+    avx = [column for column in columns if column == "avx" or column.startswith(("avx@", "avx/"))]
+    curves = [name for name in CURVES if any(row.get(name, "") != "" for row in rows)]
+    return avx + curves
 
-    Returns:
-        One entry per comparison: ``comparison``, ``line``, ``reference``, ``images``, (mean,
-        half-width) of the per-image difference (line minus reference), the paired t-test's
-        two-sided ``p`` and its Holm-adjusted ``holm`` over the comparisons of this metric, and how
-        many images it wins, ties and loses.
+
+def default_primary_column(rows: list[dict[str, str]]) -> str:
+    """The primary measure of records whose run did not name one: ``avx@0.5/zero`` where they have it,
+    else the first of ``avx@0.5``, the largest area's AVX, ``avx``."""
+    columns = list(rows[0]) if rows else ["avx"]
+    for column in ("avx@0.5/zero", "avx@0.5"):
+        if column in columns:
+            return column
+    areas = area_levels(rows)
+    return f"avx@{max(areas, key=float)}" if areas else "avx"
+
+
+def planned_comparisons(
+    rows: list[dict[str, str]], plan: AnalysisPlan = DEFAULT_PLAN, primary: str | None = None
+) -> list[Comparison]:
+    """Every comparison of :func:`_comparisons` on every tested measure, in its family, Holm within it.
+
+    ``primary``: the primary measure's column (None: :func:`default_primary_column`). An oracle line
+    takes each image's best group by the measure compared (it chooses by the measure it is scored with).
     """
-    lines = per_image_lines(rows, metric if metric.startswith("avx") else "avx")
-    values = {
-        title: {row["image"]: float(row[metric]) for row in chosen if row.get(metric, "") != ""}
-        for title, chosen in lines.items()
-    }
-    table = []
-    for line, reference in _comparisons(title for title, by_image in values.items() if by_image):
-        common = sorted(values[line].keys() & values[reference].keys())
-        differences = [values[line][image] - values[reference][image] for image in common]
-        if not differences:
-            continue
-        table.append(
-            {
-                "comparison": f"{line} vs {reference}",
-                "line": line,
-                "reference": reference,
-                "images": len(common),
-                "difference": mean_interval(differences),
-                "p": paired_p_value(differences),
-                "wins": sum(d > 0 for d in differences),
-                "ties": sum(d == 0 for d in differences),
-                "losses": sum(d < 0 for d in differences),
-            }
-        )
-    for entry, adjusted in zip(table, holm([float(entry["p"]) for entry in table]), strict=True):
-        entry["holm"] = adjusted
-    return table
+    primary = primary or default_primary_column(rows)
+    values = {}
+    for measure in tested_measures(rows):
+        lines = per_image_lines(rows, measure if measure.startswith("avx") else "avx")
+        values[measure] = {
+            title: {row["image"]: float(row[measure]) for row in chosen if row.get(measure, "") != ""}
+            for title, chosen in lines.items()
+        }
+    titles = [title for title, by_image in values.get(primary, values.get("avx", {})).items() if by_image]
+    return compare(values, _comparisons(titles), primary, plan)
 
 
 def _p(value: float) -> str:
     return "n/a" if math.isnan(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
 
 
-def _verdicts(rows: list[dict[str, str]], metric: str, title: str) -> list[str]:
-    """In words: where each control stands against each method, and each ADVISE line against its twin.
+def _measure_title(measure: str) -> str:
+    """``avx@0.5/zero`` -> ``AVX at q = 0.5 (zero)``."""
+    if measure in CURVES:
+        return f"{measure} AUC"
+    column, _, penalty = measure.partition("/")
+    _, _, area = column.partition("@")
+    title = f"AVX at q = {area}" if area else "AVX (reference's mask)"
+    return f"{title} ({penalty})" if penalty else title
 
-    A control is said to score above a method only where the paired interval of the method minus
-    the control lies below 0; where it holds 0 they are not shown to differ.
-    """
-    paired = paired_rows(rows, metric)
-    sentences = []
-    above: dict[str, list[str]] = defaultdict(list)
-    level: dict[str, list[str]] = defaultdict(list)
-    for entry in paired:
-        mean, half = entry["difference"]  # type: ignore[misc]
-        control = str(entry["reference"])
-        if control not in control_titles().values() or mean - half > 0:
-            continue
-        (above if mean + half < 0 else level)[control].append(f"{entry['line']} ({_signed((mean, half))})")
-    for control in control_titles().values():
-        if not any(entry["reference"] == control for entry in paired):
-            continue
-        if above.get(control):
-            sentences.append(
-                f"- {control} scores above {', '.join(above[control])} (the method minus the control: the 95% "
-                "interval below 0)."
-            )
-        if level.get(control):
-            sentences.append(
-                f"- {control} is not shown to differ from {', '.join(level[control])} (the method minus the "
-                "control: the 95% interval holds 0)."
-            )
-        if not above.get(control) and not level.get(control):
-            sentences.append(f"- {control} is beaten by every method (each paired interval above 0).")
-    for entry in paired:
-        if entry["reference"] not in TWINS.values():
-            continue
-        mean, half = entry["difference"]  # type: ignore[misc]
-        verdict = (
-            "better than random groups of the same sizes"
-            if mean - half > 0
-            else "worse than random groups of the same sizes"
-            if mean + half < 0
-            else "not shown to differ from random groups of the same sizes"
-        )
-        sentences.append(
-            f"- {entry['line']} minus its random-groups twin: {_signed((mean, half))} over {entry['images']} "
-            f"images (Holm p {_p(float(entry['holm']))}): {verdict}."  # type: ignore[arg-type]
-        )
-    return [f"What {title} says:", "", *sentences] if sentences else []
+
+def _verdict_of(comparison: Comparison, plan: AnalysisPlan) -> str:
+    return comparison.verdict(plan, higher_is_better=CURVES.get(comparison.measure, True))
+
+
+def _stated(comparison: Comparison) -> str:
+    """``+0.012 ± 0.020, d 0.31, Holm p 0.210`` of one comparison."""
+    return (
+        f"{_signed(comparison.difference)}, d {comparison.effect:.2f}, Holm p {_p(comparison.holm)}"
+        if not math.isnan(comparison.effect)
+        else f"{_signed(comparison.difference)}, Holm p {_p(comparison.holm)}"
+    )
+
+
+def _plan_lines(comparisons: list[Comparison], plan: AnalysisPlan, primary: str) -> list[str]:
+    sizes = {family: sum(c.family == family for c in comparisons) for family in FAMILIES}
+    families = "; ".join(f"*{family}* ({sizes[family]}): {FAMILY_TEXT[family]}" for family in FAMILIES)
+    return [
+        "## What the comparisons say",
+        "",
+        f"Declared before the data (settings.json): the primary measure is **{primary}** "
+        f"({_measure_title(primary)}); the equivalence margin ±{plan.margin:g}; the families: {families}. "
+        "Every verdict follows the paired sign-flip test's p, Holm-adjusted within its family, at "
+        f"{plan.alpha:g}: *better* or *worse* where it is below {plan.alpha:g}, *equivalent within "
+        f"±{plan.margin:g}* where the two one-sided tests' Holm-adjusted p is, else *not shown to differ*. "
+        "Differences are the line minus the reference per photo (mean ± 95% interval), d the paired effect size.",
+    ]
+
+
+def _verdict_section(comparisons: list[Comparison], plan: AnalysisPlan, primary: str) -> list[str]:
+    """The primary family comparison by comparison, the controls family control by control, and how the
+    secondary family came out."""
+    lines = ["", *_plan_lines(comparisons, plan, primary), "", "Primary family:", ""]
+    primary_family = [c for c in comparisons if c.family == "primary"]
+    for c in primary_family:
+        reference = "its random-groups twin" if c.reference in TWINS.values() else c.reference
+        lines.append(f"- {c.line} minus {reference}, {c.images} images: {_stated(c)}: {_verdict_of(c, plan)}.")
+    if not primary_family:
+        lines.append("- none: the run has no ADVISE line with its twin or Grad-CAM.")
+    controls = [c for c in comparisons if c.family == "controls"]
+    if controls:
+        lines += ["", "Controls family (each method minus the control):", ""]
+    for control in dict.fromkeys(c.reference for c in controls):
+        verdicts: dict[str, list[str]] = defaultdict(list)
+        for c in (c for c in controls if c.reference == control):
+            verdicts[_verdict_of(c, plan)].append(f"{c.line} ({_stated(c)})")
+        parts = [
+            f"{verdict} than it: {', '.join(names)}"
+            for verdict, names in verdicts.items()
+            if verdict in ("better", "worse")
+        ]
+        parts += [
+            f"{verdict}: {', '.join(names)}"
+            for verdict, names in verdicts.items()
+            if verdict not in ("better", "worse")
+        ]
+        lines.append(f"- {control}: " + "; ".join(parts) + ".")
+    secondary = [c for c in comparisons if c.family == "secondary"]
+    if secondary:
+        counts: dict[str, int] = defaultdict(int)
+        for c in secondary:
+            counts[_verdict_of(c, plan)] += 1
+        told = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
+        lines += ["", f"Secondary family ({len(secondary)} comparisons, every measure): {told}; see the tables below."]
+    return lines
 
 
 def _signed(value: tuple[float, float]) -> str:
@@ -348,7 +383,9 @@ def summary_heading(
     weights = f"{settings.get('weights')} weights"
     title = f"# {title}: {settings.get('model')} ({weights}), layer {settings.get('layer')}"
     where = f" from {source}" if source else ""
-    shown = {key: value for key, value in settings.items() if key not in ("experiment", "model", "weights", "layer")}
+    # The analysis plan is stated where the comparisons are.
+    hidden = ("experiment", "model", "weights", "layer")
+    shown = {k: v for k, v in settings.items() if k not in hidden and not k.startswith("analysis.")}
     options = ", ".join(f"{key} {value}" for key, value in shown.items() if not key.startswith("method_options."))
     if methods is not None:
         ran = {name.partition("-")[0] if name.startswith("advise") else name for name in methods}
@@ -380,9 +417,17 @@ def _method_options(settings: dict[str, object]) -> str:
     return ", ".join(entries)
 
 
-def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
-    """The markdown page: ``heading``, the table (mean [95% interval] over images), what the comparisons
-    say, AVX at matched areas, paired differences with Holm-adjusted p-values, and the legend."""
+def summary_table(
+    rows: list[dict[str, str]], heading: str = "", plan: AnalysisPlan = DEFAULT_PLAN, primary: str | None = None
+) -> str:
+    """The markdown page: ``heading``, what the comparisons say (the declared families and their
+    verdicts), the table (mean [95% interval] over images), where each line's AVX comes from, AVX at
+    matched areas under every scoring, the paired differences, and the legend.
+
+    ``primary``: the primary measure's records column (None: :func:`default_primary_column`).
+    """
+    primary = primary or default_primary_column(rows)
+    comparisons = planned_comparisons(rows, plan, primary)
     columns = ["method", "images", "AVX ↑", "hit ↑", "AD ↓", "SSIM ↑", "FSIM ↑", "MSE ↓"]
     columns += ["deletion AUC ↓", "insertion AUC ↑", "area kept", "peak range", "s/image (maps)", "s/image (metrics)"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -398,9 +443,10 @@ def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
         )
     notes = [
         "",
-        "Mean [95% interval] over images: Wilson's for hit, Student-t's for the others, kept in each measure's range. "
-        "*Area kept*: the share of the image the reference's mask keeps (the map at or above 0.5); a map that keeps "
-        "more of the image scores higher under AVX whatever it shows, so compare methods at matched areas too.",
+        "Mean [95% interval] over images: Wilson's for hit, Student-t's for the others, kept in each measure's range; "
+        "AD, SSIM, FSIM, MSE and AVX under the run's first scoring. *Area kept*: the share of the image the "
+        "reference's mask keeps (the map at or above 0.5); a map that keeps more of the image scores higher under "
+        "AVX whatever it shows, so compare methods at matched areas too.",
     ]
     if any(int(entry["images"]) < FEW_IMAGES for entry in entries):  # type: ignore[call-overload]
         notes.append(f"\\* fewer than {FEW_IMAGES} images (n < {FEW_IMAGES}): intervals unreliable.")
@@ -409,51 +455,83 @@ def summary_table(rows: list[dict[str, str]], heading: str = "") -> str:
     notes += ["", "Methods: " + "; ".join(f"**{m}**: {lines_legend[m]}" for m in present if m in lines_legend) + "."]
     lines += notes
     areas = area_levels(rows)
-    verdicts = _verdict_section(rows, areas)
-    lines = [READING_GUIDE, *verdicts, "", "## The measures, method by method", "", *lines]
-    if areas:
+    guide = READING_GUIDE.format(controls=", ".join(control_titles().values()))
+    lines = [guide, *_verdict_section(comparisons, plan, primary), "", "## The measures, method by method", "", *lines]
+    lines += ["", *_lost_class_table(rows, areas)]
+    avx_measures = [m for m in tested_measures(rows) if m.startswith("avx") and m != "avx"]
+    if avx_measures:
         lines += [
             "",
-            "AVX at matched areas: each map keeps exactly its top q of the pixels (ties in row-major order).",
+            "AVX at matched areas and under the other scorings: each map keeps exactly its top q of the pixels "
+            "(ties broken at random, seeded by the map and the photo, unless the run asked for row-major ties).",
             "",
+            "| method | " + " | ".join(_measure_title(m) for m in avx_measures) + " |",
+            "|---|" + "---|" * len(avx_measures),
         ]
-        lines += [
-            "| method | " + " | ".join(f"AVX, q = {area}" for area in areas) + " |",
-            "|---|" + "---|" * len(areas),
-        ]
-        by_area = {area: per_image_lines(rows, f"avx@{area}") for area in areas}
+        by_measure = {m: per_image_lines(rows, m) for m in avx_measures}
         for title in sorted(lines_of, key=_order):
-            values = [[float(r[f"avx@{a}"]) for r in by_area[a][title]] for a in areas]
-            cells = [format_interval(_interval("avx", area_values)) for area_values in values]
-            lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    paired_metrics = [*PAIRED[:1], *((f"avx@{a}", f"AVX at q = {a}", "higher is better") for a in areas), *PAIRED[1:]]
-    for metric, title, better in paired_metrics:
-        paired = paired_rows(rows, metric)
-        if not paired:
-            continue
-        lines += [
-            "",
-            f"Paired differences in {title} on the images both rows have (mean ± 95% interval; {better}; "
-            f"{len(paired)} comparisons, paired t-test p and Holm's adjustment over them):",
-        ]
-        lines += [
-            "",
-            f"| comparison | images | {title} difference | p | Holm p | higher / ties / lower |",
-            "|---|---|---|---|---|---|",
-        ]
-        for entry in paired:
-            lines.append(
-                f"| {entry['comparison']} | {entry['images']} | {_signed(entry['difference'])} | "  # type: ignore[arg-type]
-                f"{_p(float(entry['p']))} | {_p(float(entry['holm']))} | "  # type: ignore[arg-type]
-                f"{entry['wins']} / {entry['ties']} / {entry['losses']} |"
-            )
+            values = [[float(r[m]) for r in by_measure[m][title] if r.get(m, "") != ""] for m in avx_measures]
+            lines.append(f"| {title} | " + " | ".join(format_interval(_interval("avx", v)) for v in values) + " |")
+    lines += _paired_tables(comparisons, plan)
     advise_notes = "\n\n" + ROW_NOTES if any(m in ADVISE_LINES for m in present) else ""
     return heading + "\n".join(lines) + advise_notes + "\n"
 
 
-def _verdict_section(rows: list[dict[str, str]], areas: list[str]) -> list[str]:
-    section = []
-    for metric, title in [("avx", "AVX under the reference's mask"), *((f"avx@{a}", f"AVX at q = {a}") for a in areas)]:
-        verdicts = _verdicts(rows, metric, title)
-        section += ["", *verdicts] if verdicts else []
-    return section
+def _lost_class_table(rows: list[dict[str, str]], areas: list[str]) -> list[str]:
+    """Per line: the CS check's pass rate, and under the reference's mask and at each matched area, hit
+    (Wilson) and the share of its AVX earned on photos where the class was lost (the first scoring)."""
+    places = [("", "mask")] + [(f"@{area}", f"q = {area}") for area in areas]
+    header = ["method", "CS check passed"]
+    for _, name in places:
+        header += [f"hit, {name}", f"AVX from lost class, {name}"]
+    table = [
+        "Where the AVX comes from: hit [Wilson 95% interval]; the share of the photos whose maps pass the CS check "
+        "(a property of the two class maps, the same at every area); and the share of the line's summed AVX that "
+        "comes from masked photos that lost the class (under the reference's penalty a lost class keeps a scaled AVX "
+        "where the check passes).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for title, chosen in sorted(per_image_lines(rows).items(), key=lambda item: _order(item[0])):
+        checks = [float(r["check"]) for r in chosen if r.get("check", "") != ""]
+        cells = [title, f"{sum(checks) / len(checks):.2f}" if checks else "n/a"]
+        for suffix, _ in places:
+            by_measure = per_image_lines(rows, f"avx{suffix}")[title] if suffix else chosen
+            hits = [float(r[f"hit{suffix}"]) for r in by_measure if r.get(f"hit{suffix}", "") != ""]
+            scores = [
+                (float(r[f"avx{suffix}"]), float(r[f"hit{suffix}"]))
+                for r in by_measure
+                if r.get(f"hit{suffix}", "") != ""
+            ]
+            total = sum(value for value, _ in scores)
+            lost = sum(value * (1 - hit) for value, hit in scores)
+            cells += [format_interval(_interval("hit", hits)), f"{lost / total:.2f}" if total > 0 else "n/a"]
+        table.append("| " + " | ".join(cells) + " |")
+    return table
+
+
+def _paired_tables(comparisons: list[Comparison], plan: AnalysisPlan) -> list[str]:
+    """One table per measure: every comparison with its family, tests and verdict."""
+    lines = []
+    for measure in dict.fromkeys(c.measure for c in comparisons):
+        mine = [c for c in comparisons if c.measure == measure]
+        better = "lower is better" if not CURVES.get(measure, True) else "higher is better"
+        lines += [
+            "",
+            f"Paired differences in {_measure_title(measure)} (`{measure}`; {better}) on the images both rows have: "
+            "mean ± 95% interval, paired effect size d, the paired t-test's p, the sign-flip test's p and its Holm "
+            f"adjustment within the family, and the equivalence test's (±{plan.margin:g}) Holm-adjusted p.",
+            "",
+            "| comparison | family | images | difference | d | t-test p | sign-flip p | Holm p | "
+            "equivalence Holm p | higher / ties / lower | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in mine:
+            effect = "n/a" if math.isnan(c.effect) else f"{c.effect:.2f}"
+            lines.append(
+                f"| {c.line} vs {c.reference} | {c.family} | {c.images} | {_signed(c.difference)} | {effect} | "
+                f"{_p(c.p_t)} | {_p(c.p)} | {_p(c.holm)} | {_p(c.holm_equivalence)} | "
+                f"{c.wins} / {c.ties} / {c.losses} | {_verdict_of(c, plan)} |"
+            )
+    return lines

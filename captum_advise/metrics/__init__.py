@@ -1,6 +1,6 @@
 """The AVX evaluation protocol's metrics (spec §5), and RISE's deletion and insertion AUC, one per module."""
 
-from captum_advise.metrics.avx import Scores, apply_penalty, avx
+from captum_advise.metrics.avx import PENALTIES, Penalty, Scores, apply_penalty, avx, measured_where
 from captum_advise.metrics.class_sensitivity import class_sensitivity, passes_check, recorded_cs
 from captum_advise.metrics.deletion_insertion import deletion_insertion_auc
 from captum_advise.metrics.fsim import FsimReferences, fsim_against, fsim_chromatic, fsim_references
@@ -11,7 +11,9 @@ from captum_advise.metrics.prediction_drop import average_drop, hit
 from captum_advise.metrics.ssim_volume import SsimReferences, gaussian_taps, ssim_against, ssim_references, ssim_volume
 
 __all__ = [
+    "PENALTIES",
     "FsimReferences",
+    "Penalty",
     "Scores",
     "SsimReferences",
     "apply_penalty",
@@ -27,6 +29,7 @@ __all__ = [
     "kept_area",
     "kept_pixel_count",
     "mask_images",
+    "measured_where",
     "normalized_mse",
     "passes_check",
     "recorded_cs",

@@ -10,7 +10,7 @@ from torch import Tensor
 from captum_advise.attr import normalize_and_resize
 from captum_advise.attr.explanation import min_max_normalize
 from captum_advise.attr.token_layout import ReshapeTransform
-from captum_advise.cams.controls import LayerCenterPrior, LayerRandomMap
+from captum_advise.cams.controls import LayerBrightness, LayerCenterPrior, LayerRandomMap
 from captum_advise.cams.library import Score, sobel_maps
 from captum_advise.cams.library_cams import LayerRandomCam
 from captum_advise.catalogue import method_names
@@ -26,13 +26,14 @@ class ControlMethod(SingleMapMethod):
 
     ``random`` (:class:`~captum_advise.cams.LayerRandomMap`), ``center``
     (:class:`~captum_advise.cams.LayerCenterPrior`) and ``randomcam``
-    (:class:`~captum_advise.cams.LayerRandomCam`, ReLU'd as the library returns it) are
+    (:class:`~captum_advise.cams.LayerRandomCam`, ReLU'd as the library returns it) and
+    ``brightness`` (:class:`~captum_advise.cams.LayerBrightness`, of the uint8 original) are
     computed at the layer's resolution, min-max normalised there and upsampled with ``upsample``;
     ``sobelcam`` (pytorch-grad-cam's SobelCAM) is an edge map of the uint8 original itself, at the
     input's resolution, min-max normalised.
 
     Attributes:
-        name: a control of the catalogue (``random``, ``center``, ``randomcam``, ``sobelcam``).
+        name: a control of the catalogue (``random``, ``center``, ``randomcam``, ``brightness``, ``sobelcam``).
         seed: the run seed of ``random`` and ``randomcam``.
         sigma: ``center``'s standard deviation, a fraction of the layer's shorter side.
         score: what ``randomcam``'s library call explains (its map does not depend on it beyond the
@@ -63,6 +64,10 @@ class ControlMethod(SingleMapMethod):
         if self.name == "random":
             at_layer = LayerRandomMap(model, layer, seed=self.seed, reshape_transform=self.reshape_transform).attribute(
                 inputs, target=targets
+            )
+        elif self.name == "brightness":
+            at_layer = LayerBrightness(model, layer, reshape_transform=self.reshape_transform).attribute(
+                inputs, target=targets, images=batch.images
             )
         elif self.name == "center":
             at_layer = LayerCenterPrior(

@@ -9,9 +9,9 @@ from torch import Tensor
 
 from captum_advise.attr import normalize_and_resize
 from captum_advise.attr.token_layout import ReshapeTransform
-from captum_advise.cams.library import Score
+from captum_advise.cams.library import Score, shared_score_cam_forwards
 from captum_advise.cams.library_cams import library_attribution
-from captum_advise.evaluation.methods.maps import ExplanationBatch, SingleMapMethod
+from captum_advise.evaluation.methods.maps import ExplanationBatch, MethodMaps, SingleMapMethod
 from captum_advise.matlab import UpsampleMode
 
 __all__ = ["GradCamLibraryMethod"]
@@ -73,3 +73,8 @@ class GradCamLibraryMethod(SingleMapMethod):
         )
         at_layer = attribution.attribute(inputs, target=targets, relu_attributions=self.relu)[:, 0]
         return normalize_and_resize(at_layer, tuple(inputs.shape[-2:]), self.upsample).to(torch.float32)
+
+    def explain(self, batch: ExplanationBatch) -> MethodMaps:
+        """The maps of c1 and c2, timed; Score-CAM forwards each image's masked copies once for both classes."""
+        with shared_score_cam_forwards():
+            return super().explain(batch)
