@@ -299,7 +299,7 @@ def test_the_summary_states_its_tests_in_words_with_holm_adjusted_p_values():
     assert [on_avx[n].holm for n in differences] == pytest.approx([0.5, 0.5, 0.25, 0.25])
     assert on_avx["ADVISE oracle vs ADVISE oracle, random groups"].difference[0] == pytest.approx(0.2)
     page = summary_table(rows, primary="avx")
-    assert "the primary measure is **avx** (AVX (reference's mask))" in page
+    assert "the primary measure is **avx** (AVX, mask)" in page
     assert "*primary* (2)" in page and "*controls* (2)" in page and "*secondary* (4)" in page
     assert (
         "- ADVISE oracle minus its random-groups twin, 4 images: +0.200 ± 0.260, d 1.22, Holm p 0.500: "

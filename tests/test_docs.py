@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -76,3 +77,39 @@ def test_the_rendered_tutorials_carry_no_local_paths_or_stray_warnings():
             for output in cell.get("outputs", []):
                 text = "".join(output.get("text", "")) + json.dumps(output.get("data", {}).get("text/plain", ""))
                 assert not local.search(text), f"{notebook.name}: {text[:200]}"
+
+
+def _benchmark(name: str):
+    """A script of ``benchmarks/`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CONTROLS_RECORDS = ROOT / "docs" / "results" / "records" / "controls"
+CONTROLS_RUNS = ("mobilenet_v2", "efficientnet_lite0", "every-method")
+
+
+def test_the_controls_page_is_printed_from_its_committed_records(tmp_path):
+    """The page's tables are exactly what ``comparison_tables.py --write`` prints from the records."""
+    tables = _benchmark("comparison_tables")
+    page = ROOT / "docs" / "results" / "controls.md"
+    regenerated = tmp_path / "controls.md"
+    regenerated.write_text(page.read_text())
+    tables.write_between_markers(
+        regenerated, "\n\n".join(tables.folder_tables(CONTROLS_RECORDS / run) for run in CONTROLS_RUNS)
+    )
+    assert regenerated.read_text() == page.read_text()
+    for run in CONTROLS_RUNS:
+        assert (CONTROLS_RECORDS / run / "records.csv.gz").exists() and (
+            CONTROLS_RECORDS / run / "settings.json"
+        ).exists()
+
+
+def test_the_speed_tables_are_printed_from_their_committed_logs(capsys):
+    speed = _benchmark("speed_tables")
+    page = (ROOT / "docs" / "results" / "speed-cpu.md").read_text()
+    folder = ROOT / "docs" / "results" / "records" / "speed-cpu"
+    table = speed.slow_methods_table(folder)
+    assert table.split("\n\nMaps alone")[0] in page

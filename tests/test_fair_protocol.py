@@ -263,3 +263,26 @@ def test_the_default_primary_measure_follows_what_the_run_computes():
     assert AnalysisPlan().primary_measure((), ("reference", "zero")) == "avx/zero"
     with pytest.raises(ValueError, match="margin must be a number > 0"):
         AnalysisPlan(margin=-0.1)
+
+
+def test_a_folder_is_not_resumed_under_other_scoring_or_another_plan(tmp_path):
+    from types import SimpleNamespace
+
+    from captum_advise.evaluation import EvaluationConfig
+    from captum_advise.evaluation.runner import evaluation_settings
+    from captum_advise.runs.settings import SettingsMismatchError, check_settings
+
+    loaded = SimpleNamespace(preset=SimpleNamespace(name="mobilenet_v2", reference_layer="features.18"), weights="w")
+    first = evaluation_settings(loaded, EvaluationConfig(methods=["gradcam"]))
+    assert first["analysis.primary"] == "avx@0.5/zero" and first["protocol.penalty"] == ["reference", "zero"]
+    assert first["protocol.ties"] == "random" and first["analysis.margin"] == 0.02
+    check_settings(tmp_path, first, has_rows=False)
+    check_settings(tmp_path, first, has_rows=True)
+    for config, changed in (
+        (EvaluationConfig(methods=["gradcam"], protocol=ProtocolOptions(penalty="reference")), "protocol.penalty"),
+        (EvaluationConfig(methods=["gradcam"], protocol=ProtocolOptions(ties="row_major")), "protocol.ties"),
+        (EvaluationConfig(methods=["gradcam"], plan=AnalysisPlan(margin=0.05)), "analysis.margin"),
+        (EvaluationConfig(methods=["gradcam"], plan=AnalysisPlan(primary="avx@0.1/zero")), "analysis.primary"),
+    ):
+        with pytest.raises(SettingsMismatchError, match=changed):
+            check_settings(tmp_path, evaluation_settings(loaded, config), has_rows=True)

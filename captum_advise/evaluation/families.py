@@ -12,7 +12,8 @@ every lost class scored 0) and an equivalence margin before any photo is scored;
   comparison on every other measure).
 
 Each comparison has the paired t-test's p and the sign-flip permutation p (exact up to 16 photos,
-else 10,000 seeded draws); the verdict follows the sign-flip p, Holm-adjusted within its family
+else seeded draws: at least 10,000, more in a large family, :func:`permutation_draws`); the
+verdict follows the sign-flip p, Holm-adjusted within its family
 (AVX per photo is bounded and often exactly 0, which the t-test's normal approximation does not
 fit at these sample sizes). Two one-sided sign-flip tests, Holm-adjusted within the family too,
 say where two lines are equivalent within ±margin.
@@ -36,6 +37,7 @@ __all__ = [
     "default_primary",
     "measure_column",
     "parse_measure",
+    "permutation_draws",
     "plan_of_settings",
 ]
 
@@ -168,6 +170,17 @@ class Comparison:
         return "not shown to differ"
 
 
+def permutation_draws(family_size: int, alpha: float) -> int:
+    """Sign patterns drawn per test in a family of ``family_size``: at least 10,000, and enough that the
+    smallest two-sided p the draws can give, 2 / (draws + 1), is below half of Holm's smallest
+    threshold alpha / family_size (a family of 365 at 0.05: 29,200).
+
+    >>> permutation_draws(8, 0.05), permutation_draws(365, 0.05)
+    (10000, 29200)
+    """
+    return max(10_000, math.ceil(4 * family_size / alpha))
+
+
 def compare(
     values: dict[str, dict[str, dict[str, float]]],
     pairs: Sequence[tuple[str, str, str]],
@@ -186,33 +199,37 @@ def compare(
     Returns:
         The comparisons with at least one photo in common, the primary measure's first.
     """
-    compared = []
+    planned = []
     measures = [primary, *(measure for measure in values if measure != primary)]
     for measure in measures:
         by_line = values.get(measure, {})
         for line, reference, family in pairs:
             mine, theirs = by_line.get(line, {}), by_line.get(reference, {})
             photos = sorted(mine.keys() & theirs.keys())
-            if not photos:
-                continue
-            differences = [mine[photo] - theirs[photo] for photo in photos]
-            compared.append(
-                Comparison(
-                    line,
-                    reference,
-                    measure,
-                    family if measure == primary else "secondary",
-                    len(photos),
-                    mean_interval(differences),
-                    paired_effect_size(differences),
-                    paired_p_value(differences),
-                    sign_flip_p_value(differences),
-                    equivalence_p_value(differences, plan.margin),
-                    sum(d > 0 for d in differences),
-                    sum(d == 0 for d in differences),
-                    sum(d < 0 for d in differences),
-                )
+            if photos:
+                differences = [mine[photo] - theirs[photo] for photo in photos]
+                planned.append((line, reference, measure, family if measure == primary else "secondary", differences))
+    sizes = {family: sum(entry[3] == family for entry in planned) for family in FAMILIES}
+    compared = []
+    for line, reference, measure, family, differences in planned:
+        draws = permutation_draws(sizes[family], plan.alpha)
+        compared.append(
+            Comparison(
+                line,
+                reference,
+                measure,
+                family,
+                len(differences),
+                mean_interval(differences),
+                paired_effect_size(differences),
+                paired_p_value(differences),
+                sign_flip_p_value(differences, draws),
+                equivalence_p_value(differences, plan.margin, draws),
+                sum(d > 0 for d in differences),
+                sum(d == 0 for d in differences),
+                sum(d < 0 for d in differences),
             )
+        )
     for family in FAMILIES:
         members = [comparison for comparison in compared if comparison.family == family]
         for comparison, adjusted, adjusted_equivalence in zip(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,28 +28,37 @@ __all__ = [
 EXACT_UP_TO = 16
 
 
-def _flipped_sums(magnitudes: np.ndarray, draws: int, seed: int) -> np.ndarray:
-    """The sum of the magnitudes under every sign pattern (exact) or ``draws`` seeded random patterns."""
-    count = len(magnitudes)
+@lru_cache(maxsize=16)
+def _signs(count: int, draws: int, seed: int) -> np.ndarray:
+    """(P, count) float64 signs: every pattern (up to :data:`EXACT_UP_TO`) or ``draws`` seeded random ones.
+
+    The same patterns serve every comparison with ``count`` non-zero differences (each p-value is
+    valid on its own; Holm's adjustment holds under any dependence between them)."""
     if count <= EXACT_UP_TO:
-        patterns = np.arange(2**count)[:, None] >> np.arange(count)[None, :] & 1
+        bits = np.arange(2**count)[:, None] >> np.arange(count)[None, :] & 1
     else:
-        patterns = np.random.default_rng(seed).integers(0, 2, size=(draws, count))
-    return (1 - 2 * patterns) @ magnitudes
+        bits = np.random.default_rng(seed).integers(0, 2, size=(draws, count))
+    signs = (1 - 2 * bits).astype(np.float64)
+    signs.flags.writeable = False
+    return signs
 
 
-def _tail(differences: Sequence[float], draws: int, seed: int, greater: bool) -> float:
-    """P(sum of sign-flipped differences >= observed) (``greater``) or <= observed; zeros carry no sign."""
+def _tails(differences: Sequence[float], draws: int, seed: int) -> tuple[float, float]:
+    """(P(sum >= observed), P(sum <= observed)) of the sign-flipped differences; zeros carry no sign.
+
+    Exact up to :data:`EXACT_UP_TO` non-zero differences; else from ``draws`` patterns with the
+    observed one counted ((k + 1) / (draws + 1)).
+    """
     nonzero = np.array([d for d in differences if d != 0], dtype=np.float64)
     if nonzero.size == 0:
-        return 1.0
+        return 1.0, 1.0
     observed = nonzero.sum()
-    sums = _flipped_sums(np.abs(nonzero), draws, seed)
+    sums = _signs(nonzero.size, draws, seed) @ np.abs(nonzero)
     tolerance = 1e-12 * np.abs(nonzero).sum()
-    extreme = int((sums >= observed - tolerance).sum() if greater else (sums <= observed + tolerance).sum())
+    upper, lower = int((sums >= observed - tolerance).sum()), int((sums <= observed + tolerance).sum())
     if nonzero.size <= EXACT_UP_TO:
-        return extreme / sums.size
-    return (extreme + 1) / (sums.size + 1)
+        return upper / sums.size, lower / sums.size
+    return (upper + 1) / (sums.size + 1), (lower + 1) / (sums.size + 1)
 
 
 def sign_flip_p_value(differences: Sequence[float], draws: int = 10_000, seed: int = 0) -> float:
@@ -64,9 +74,7 @@ def sign_flip_p_value(differences: Sequence[float], draws: int = 10_000, seed: i
     """
     if not differences:
         return math.nan
-    upper = _tail(differences, draws, seed, greater=True)
-    lower = _tail(differences, draws, seed, greater=False)
-    return min(1.0, 2 * min(upper, lower))
+    return min(1.0, 2 * min(_tails(differences, draws, seed)))
 
 
 def equivalence_p_value(differences: Sequence[float], margin: float, draws: int = 10_000, seed: int = 0) -> float:
@@ -82,8 +90,8 @@ def equivalence_p_value(differences: Sequence[float], margin: float, draws: int 
         raise ValueError(f"the equivalence margin must be > 0, got {margin}")
     if not differences:
         return math.nan
-    above = _tail([d + margin for d in differences], draws, seed, greater=True)
-    below = _tail([d - margin for d in differences], draws, seed, greater=False)
+    above = _tails([d + margin for d in differences], draws, seed)[0]
+    below = _tails([d - margin for d in differences], draws, seed)[1]
     return max(above, below)
 
 

@@ -8,6 +8,7 @@ file's header says which areas and scorings it holds.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import math
 import warnings
@@ -146,7 +147,8 @@ def read_records(
     key: Sequence[str] = RECORD_KEY,
     optional: Sequence[str] = OPTIONAL_COLUMNS,
 ) -> list[dict[str, str]]:
-    """The rows of a records.csv (empty list if there is none), every cell checked.
+    """The rows of a records.csv, or of a gzip-compressed ``records.csv.gz`` (empty list if there is none),
+    every cell checked.
 
     ``columns`` None: a records.csv's, with whatever matched areas and scorings its header holds. Every line
     must have the file's columns, and every cell what its column holds (a name, a
@@ -159,7 +161,7 @@ def read_records(
     """
     if not path.exists():
         return []
-    with path.open(newline="") as handle:
+    with gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="") as handle:
         text = handle.read()
     complete, _, partial = text.rpartition("\n")
     if partial:

@@ -28,12 +28,17 @@ __all__ = [
     "control_titles",
     "format_interval",
     "legend",
+    "lost_class_table",
+    "measure_title",
     "method_titles",
     "per_image_lines",
     "planned_comparisons",
+    "sorted_lines",
     "summary_heading",
     "summary_rows",
     "summary_table",
+    "tested_measures",
+    "verdict_of",
 ]
 
 ORACLE = "ADVISE oracle"
@@ -172,6 +177,11 @@ def _order(title: str) -> int:
     return order.index(title) if title in order else len(order)
 
 
+def sorted_lines(lines: Iterable[str]) -> list[str]:
+    """Table lines in the summaries' order: ADVISE's lines with their twins, the methods, the controls."""
+    return sorted(lines, key=_order)
+
+
 def area_levels(rows: list[dict[str, str]]) -> list[str]:
     """The matched areas the rows hold, as written in their columns (``"0.1"``, ``"0.25"``, ...)."""
     return [column.partition("@")[2] for column in (rows[0] if rows else {}) if column.startswith("avx@")]
@@ -262,17 +272,18 @@ def _p(value: float) -> str:
     return "n/a" if math.isnan(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
 
 
-def _measure_title(measure: str) -> str:
-    """``avx@0.5/zero`` -> ``AVX at q = 0.5 (zero)``."""
+def measure_title(measure: str) -> str:
+    """``avx@0.5/zero`` -> ``AVX, q = 0.5, zero``; ``avx`` -> ``AVX, mask``: where the pixels kept are
+    chosen (the reference's mask or a matched area), then the scoring where it is not the run's first."""
     if measure in CURVES:
         return f"{measure} AUC"
     column, _, penalty = measure.partition("/")
     _, _, area = column.partition("@")
-    title = f"AVX at q = {area}" if area else "AVX (reference's mask)"
-    return f"{title} ({penalty})" if penalty else title
+    title = f"AVX, q = {area}" if area else "AVX, mask"
+    return f"{title}, {penalty}" if penalty else title
 
 
-def _verdict_of(comparison: Comparison, plan: AnalysisPlan) -> str:
+def verdict_of(comparison: Comparison, plan: AnalysisPlan) -> str:
     return comparison.verdict(plan, higher_is_better=CURVES.get(comparison.measure, True))
 
 
@@ -292,7 +303,7 @@ def _plan_lines(comparisons: list[Comparison], plan: AnalysisPlan, primary: str)
         "## What the comparisons say",
         "",
         f"Declared before the data (settings.json): the primary measure is **{primary}** "
-        f"({_measure_title(primary)}); the equivalence margin ±{plan.margin:g}; the families: {families}. "
+        f"({measure_title(primary)}); the equivalence margin ±{plan.margin:g}; the families: {families}. "
         "Every verdict follows the paired sign-flip test's p, Holm-adjusted within its family, at "
         f"{plan.alpha:g}: *better* or *worse* where it is below {plan.alpha:g}, *equivalent within "
         f"±{plan.margin:g}* where the two one-sided tests' Holm-adjusted p is, else *not shown to differ*. "
@@ -307,7 +318,7 @@ def _verdict_section(comparisons: list[Comparison], plan: AnalysisPlan, primary:
     primary_family = [c for c in comparisons if c.family == "primary"]
     for c in primary_family:
         reference = "its random-groups twin" if c.reference in TWINS.values() else c.reference
-        lines.append(f"- {c.line} minus {reference}, {c.images} images: {_stated(c)}: {_verdict_of(c, plan)}.")
+        lines.append(f"- {c.line} minus {reference}, {c.images} images: {_stated(c)}: {verdict_of(c, plan)}.")
     if not primary_family:
         lines.append("- none: the run has no ADVISE line with its twin or Grad-CAM.")
     controls = [c for c in comparisons if c.family == "controls"]
@@ -316,7 +327,7 @@ def _verdict_section(comparisons: list[Comparison], plan: AnalysisPlan, primary:
     for control in dict.fromkeys(c.reference for c in controls):
         verdicts: dict[str, list[str]] = defaultdict(list)
         for c in (c for c in controls if c.reference == control):
-            verdicts[_verdict_of(c, plan)].append(f"{c.line} ({_stated(c)})")
+            verdicts[verdict_of(c, plan)].append(f"{c.line} ({_stated(c)})")
         parts = [
             f"{verdict} than it: {', '.join(names)}"
             for verdict, names in verdicts.items()
@@ -332,7 +343,7 @@ def _verdict_section(comparisons: list[Comparison], plan: AnalysisPlan, primary:
     if secondary:
         counts: dict[str, int] = defaultdict(int)
         for c in secondary:
-            counts[_verdict_of(c, plan)] += 1
+            counts[verdict_of(c, plan)] += 1
         told = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
         lines += ["", f"Secondary family ({len(secondary)} comparisons, every measure): {told}; see the tables below."]
     return lines
@@ -457,7 +468,7 @@ def summary_table(
     areas = area_levels(rows)
     guide = READING_GUIDE.format(controls=", ".join(control_titles().values()))
     lines = [guide, *_verdict_section(comparisons, plan, primary), "", "## The measures, method by method", "", *lines]
-    lines += ["", *_lost_class_table(rows, areas)]
+    lines += ["", *lost_class_table(rows, areas)]
     avx_measures = [m for m in tested_measures(rows) if m.startswith("avx") and m != "avx"]
     if avx_measures:
         lines += [
@@ -465,7 +476,7 @@ def summary_table(
             "AVX at matched areas and under the other scorings: each map keeps exactly its top q of the pixels "
             "(ties broken at random, seeded by the map and the photo, unless the run asked for row-major ties).",
             "",
-            "| method | " + " | ".join(_measure_title(m) for m in avx_measures) + " |",
+            "| method | " + " | ".join(measure_title(m) for m in avx_measures) + " |",
             "|---|" + "---|" * len(avx_measures),
         ]
         by_measure = {m: per_image_lines(rows, m) for m in avx_measures}
@@ -477,7 +488,7 @@ def summary_table(
     return heading + "\n".join(lines) + advise_notes + "\n"
 
 
-def _lost_class_table(rows: list[dict[str, str]], areas: list[str]) -> list[str]:
+def lost_class_table(rows: list[dict[str, str]], areas: list[str]) -> list[str]:
     """Per line: the CS check's pass rate, and under the reference's mask and at each matched area, hit
     (Wilson) and the share of its AVX earned on photos where the class was lost (the first scoring)."""
     places = [("", "mask")] + [(f"@{area}", f"q = {area}") for area in areas]
@@ -519,7 +530,7 @@ def _paired_tables(comparisons: list[Comparison], plan: AnalysisPlan) -> list[st
         better = "lower is better" if not CURVES.get(measure, True) else "higher is better"
         lines += [
             "",
-            f"Paired differences in {_measure_title(measure)} (`{measure}`; {better}) on the images both rows have: "
+            f"Paired differences in {measure_title(measure)} (`{measure}`; {better}) on the images both rows have: "
             "mean ± 95% interval, paired effect size d, the paired t-test's p, the sign-flip test's p and its Holm "
             f"adjustment within the family, and the equivalence test's (±{plan.margin:g}) Holm-adjusted p.",
             "",
@@ -532,6 +543,6 @@ def _paired_tables(comparisons: list[Comparison], plan: AnalysisPlan) -> list[st
             lines.append(
                 f"| {c.line} vs {c.reference} | {c.family} | {c.images} | {_signed(c.difference)} | {effect} | "
                 f"{_p(c.p_t)} | {_p(c.p)} | {_p(c.holm)} | {_p(c.holm_equivalence)} | "
-                f"{c.wins} / {c.ties} / {c.losses} | {_verdict_of(c, plan)} |"
+                f"{c.wins} / {c.ties} / {c.losses} | {verdict_of(c, plan)} |"
             )
     return lines
