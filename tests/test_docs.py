@@ -113,3 +113,19 @@ def test_the_speed_tables_are_printed_from_their_committed_logs(capsys):
     folder = ROOT / "docs" / "results" / "records" / "speed-cpu"
     table = speed.slow_methods_table(folder)
     assert table.split("\n\nMaps alone")[0] in page
+
+
+ROBUSTNESS_RECORDS = ROOT / "docs" / "results" / "records" / "robustness"
+
+
+def test_the_robustness_page_is_printed_from_its_committed_records(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    tables = _benchmark("robustness_tables")
+    page = ROOT / "docs" / "results" / "robustness.md"
+    regenerated = tmp_path / "robustness.md"
+    regenerated.write_text(page.read_text())
+    runs = [ROBUSTNESS_RECORDS / name for name in ("mobilenet_v2", "efficientnet_lite0")]
+    _benchmark("comparison_tables").write_between_markers(
+        regenerated, "\n\n".join(tables.folder_tables(run) for run in runs)
+    )
+    assert regenerated.read_text() == page.read_text()

@@ -61,7 +61,7 @@ from captum_advise.runs.ranks import shared_progress
 from captum_advise.runs.run_info import write_run_info
 from captum_advise.runs.settings import check_settings, move_aside, run_settings
 
-__all__ = ["ROBUSTNESS_COLUMNS", "RobustnessConfig", "robustness_summary", "run_robustness"]
+__all__ = ["ROBUSTNESS_COLUMNS", "RobustnessConfig", "read_robustness", "robustness_summary", "run_robustness"]
 
 MEASURES = ("sensitivity_max", "infidelity", "flip_density")
 ROBUSTNESS_COLUMNS = (
@@ -232,7 +232,7 @@ def run_robustness(
         check_settings(out, settings, path.exists())
         write_run_info(out, experiment="robustness", model=loaded.preset.name, weights=loaded.weights, **asdict(config))
         done: dict[str, set[str]] = {}
-        for row in _read(path):
+        for row in read_robustness(path):
             done.setdefault(row["image"], set()).add(row["method"])
         todo = [
             (record, [name for name in config.methods if name not in done.get(record.name, set())])
@@ -248,14 +248,15 @@ def run_robustness(
                     bar.update(1)
                     if position + 1 < len(missing):
                         bar.set_postfix_str(f"{missing[position + 1]}, {record.name}")
-        rows = _read(path)
+        rows = read_robustness(path)
         heading = summary_heading(settings, len({row["image"] for row in rows}), title="Robustness")
         atomic_write_text(out / "summary.md", heading + robustness_summary(rows))
     return rows
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    # A measure is empty where it could not be computed (see robustness_summary).
+def read_robustness(path: Path) -> list[dict[str, str]]:
+    """The rows of a robustness.csv (or a gzip-compressed one), every cell checked; a measure is empty
+    where it could not be computed (see :func:`robustness_summary`)."""
     return read_records(path, ROBUSTNESS_COLUMNS, ("image", "method"), ("label", *ROBUSTNESS_COLUMNS[4:]))
 
 
@@ -313,7 +314,7 @@ def _paired_line(rows: Sequence[dict[str, str]], first: str, second: str) -> str
     cells = []
     for measure in SHOWN:
         ours, theirs = _values(rows, first, measure), _values(rows, second, measure)
-        differences = [ours[image] - theirs[image] for image in ours.keys() & theirs.keys()]
+        differences = [ours[image] - theirs[image] for image in sorted(ours.keys() & theirs.keys())]
         low, high = RANGES[measure]
         cells.append(_cell(differences, low - high, high - low, signed=True))
     return f"| {first} minus {second} | " + " | ".join(cells) + " |"
