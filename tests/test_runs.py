@@ -172,7 +172,7 @@ def test_ctrl_c_stops_evaluate_with_one_line_and_status_130_and_a_rerun_resumes(
     last = stderr.strip().splitlines()[-1]
     assert "Traceback" not in stderr
     assert last.startswith("captum-advise evaluate: interrupted after ") and last.endswith(
-        " of 30 explanations; rerun the same command to resume"  # 6 photos x (Grad-CAM and 4 controls)
+        " of 36 explanations; rerun the same command to resume"  # 6 photos x (Grad-CAM and 5 controls)
     ), last
     done = {row["image"] for row in read_records(out / "records.csv")}
     assert 1 <= len(done) < 6
