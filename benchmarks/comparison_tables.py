@@ -67,7 +67,7 @@ def folder_tables(folder: Path) -> str:
     measures = [m for m in tested_measures(rows) if m.startswith("avx")]
     areas = [m.partition("@")[2] for m in measures if "@" in m and "/" not in m]
     lines = [
-        f"### {folder.name}: {settings['model']}, layer {settings['layer']}, {photos} photos",
+        f"## {folder.name}: {settings['model']}, layer {settings['layer']}, {photos} photos",
         "",
         "Mean [95% interval] over photos; `/zero`: every lost class scored 0; without it, the reference's penalty.",
         "",

@@ -33,7 +33,7 @@ def folder_tables(folder: Path) -> str:
     settings = json.loads((folder / SETTINGS_FILE).read_text())
     rows = read_robustness(path)
     photos = len({row["image"] for row in rows})
-    heading = f"### {folder.name}: {settings['model']}, layer {settings['layer']}, {photos} photos"
+    heading = f"## {folder.name}: {settings['model']}, layer {settings['layer']}, {photos} photos"
     # The summary's own reading guide is the page's introduction; the tables follow it.
     table = robustness_summary(rows).split("\n\n", 1)[1]
     return f"{heading}\n\n{table.rstrip()}"
