@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from captum_advise.evaluation import read_records
@@ -127,12 +128,14 @@ def write_between_markers(page: Path, tables: str) -> None:
     page.write_text(f"{before}{START}\n\n{tables}\n\n{END}{after}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", type=Path, help="evaluation folders (records and settings)")
+def print_or_write(description: str, tables_of: Callable[[Path], str]) -> None:
+    """The command line of a page's table script: print the sections of the folders given, or write
+    them into ``--write PAGE`` between its marker lines."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="run folders (records and settings)")
     parser.add_argument("--write", type=Path, help="a page to put the tables into, between its marker lines")
     args = parser.parse_args()
-    tables = "\n\n".join(folder_tables(folder) for folder in args.folders)
+    tables = "\n\n".join(tables_of(folder) for folder in args.folders)
     if args.write is None:
         print(tables)
     else:
@@ -140,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    print_or_write(__doc__, folder_tables)

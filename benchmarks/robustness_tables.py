@@ -15,11 +15,10 @@ heading naming the network and layer.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from comparison_tables import write_between_markers
+from comparison_tables import print_or_write
 
 from captum_advise.experiments.robustness import read_robustness, robustness_summary
 from captum_advise.runs.settings import SETTINGS_FILE
@@ -39,17 +38,5 @@ def folder_tables(folder: Path) -> str:
     return f"{heading}\n\n{table.rstrip()}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", type=Path, help="robustness folders (records and settings)")
-    parser.add_argument("--write", type=Path, help="a page to put the tables into, between its marker lines")
-    args = parser.parse_args()
-    tables = "\n\n".join(folder_tables(folder) for folder in args.folders)
-    if args.write is None:
-        print(tables)
-    else:
-        write_between_markers(args.write, tables)
-
-
 if __name__ == "__main__":
-    main()
+    print_or_write(__doc__, folder_tables)

@@ -504,11 +504,13 @@ def lost_class_table(rows: list[dict[str, str]], areas: list[str]) -> list[str]:
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
+    # Each area's lines once (the oracle picks its group by that area's AVX).
+    by_area = {suffix: per_image_lines(rows, f"avx{suffix}") for suffix, _ in places if suffix}
     for title, chosen in sorted(per_image_lines(rows).items(), key=lambda item: _order(item[0])):
         checks = [float(r["check"]) for r in chosen if r.get("check", "") != ""]
         cells = [title, f"{sum(checks) / len(checks):.2f}" if checks else "n/a"]
         for suffix, _ in places:
-            by_measure = per_image_lines(rows, f"avx{suffix}")[title] if suffix else chosen
+            by_measure = by_area[suffix][title] if suffix else chosen
             hits = [float(r[f"hit{suffix}"]) for r in by_measure if r.get(f"hit{suffix}", "") != ""]
             scores = [
                 (float(r[f"avx{suffix}"]), float(r[f"hit{suffix}"]))
